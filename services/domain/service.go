@@ -1,0 +1,88 @@
+package domain
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
+	"github.com/iechor/sso/services/domain/dns"
+	"github.com/iechor/sso/services/domain/store"
+	"github.com/iechor/sso/services/domain/verification"
+	"github.com/iechor/sso/services/platform/grpcserver"
+	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/sqlstore"
+)
+
+// Service is a running domain service: its store, its verifier and its gRPC server.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	db       *sqlstore.DB
+	verifier *verification.Verifier
+	grpc     *grpcserver.Server
+}
+
+// New opens the store (applying migrations) and builds the gRPC server. reg may be nil.
+func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) (*Service, error) {
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL.Reveal(), sqlstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.NewSQL(ctx, db)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("domain store: %w", err)
+	}
+	resolver, err := dns.New(cfg.DNSResolvers, cfg.DNSTimeout)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	tlsConfig, err := cfg.TLS.Server()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	v := &verification.Verifier{Store: st, DNS: resolver, Log: log}
+	gs := grpcserver.New(grpcserver.Options{
+		Names:   []string{domainv1.DomainService_ServiceDesc.ServiceName},
+		Logger:  log,
+		Metrics: reg,
+		Ready:   st.Ping,
+		TLS:     tlsConfig,
+	})
+	domainv1.RegisterDomainServiceServer(gs, &server{store: st, verifier: v, now: time.Now, checkWindow: cfg.CheckWindow})
+	log.Info("domain service configured", "config", cfg, "dns_resolvers", resolver.Servers(), "store", db.Dialect)
+	return &Service{cfg: cfg, log: log, db: db, verifier: v, grpc: gs}, nil
+}
+
+// Serve serves gRPC on lis and runs the background checks until ctx ends, then closes the store.
+func (s *Service) Serve(ctx context.Context, lis net.Listener) error {
+	defer s.db.Close()
+	checks, stop := context.WithCancel(ctx)
+	defer stop()
+	go s.verifier.RunRechecks(checks, s.cfg.RecheckInterval)
+	s.log.Info("domain service serving", "addr", lis.Addr().String())
+	return s.grpc.Serve(ctx, lis)
+}
+
+// Run builds the service and serves it on cfg.ListenAddr until ctx ends.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) error {
+	svc, err := New(ctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		_ = svc.db.Close()
+		return fmt.Errorf("listen %s: %w", cfg.ListenAddr, err)
+	}
+	return svc.Serve(ctx, lis)
+}
+
+func parseID(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }
+func formatID(id int64) string        { return strconv.FormatInt(id, 10) }

@@ -1,0 +1,307 @@
+// Package grpcserver wires a gRPC server the same way for every service: interceptors in one fixed
+// order, health that reports NOT_SERVING until the service's store answers, reflection, and a
+// graceful stop when the context ends.
+package grpcserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/iechor/sso/services/platform/logging"
+	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/opaque"
+	"github.com/iechor/sso/services/platform/rpcerror"
+)
+
+// RequestIDHeader is the metadata key (and HTTP header) that carries the request id between services.
+const RequestIDHeader = "x-request-id"
+
+// Options configure a Server.
+type Options struct {
+	// Names are the gRPC service names whose health is reported, such as
+	// "iechor.sso.domain.v1.DomainService"; the overall status ("") is always reported.
+	Names []string
+	// Logger receives one line per call and every recovered panic.
+	Logger *slog.Logger
+	// Metrics receives the call counters; nil disables them.
+	Metrics *metrics.Registry
+	// Ready answers whether the service can serve (its store answers). Health reports NOT_SERVING
+	// until it returns nil, and is re-checked every ReadyInterval.
+	Ready         func(context.Context) error
+	ReadyInterval time.Duration
+	// TLS, when set, makes the server require TLS (with client certificates when ClientCAs is set).
+	TLS *tls.Config
+	// ShutdownGrace is how long in-flight calls may run after the context ends.
+	ShutdownGrace time.Duration
+}
+
+// Server is a gRPC server with health and reflection.
+type Server struct {
+	*grpc.Server
+	opts   Options
+	health *health.Server
+}
+
+// New returns a server whose interceptors run in this order: recovery, request id, logging,
+// metrics, error mapping. Services register their implementations on the embedded *grpc.Server.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = logging.Discard()
+	}
+	if opts.ReadyInterval == 0 {
+		opts.ReadyInterval = 5 * time.Second
+	}
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = 10 * time.Second
+	}
+	unary := []grpc.UnaryServerInterceptor{
+		recoveryUnary(opts.Logger),
+		requestIDUnary,
+		loggingUnary(opts.Logger),
+	}
+	stream := []grpc.StreamServerInterceptor{
+		recoveryStream(opts.Logger),
+		requestIDStream,
+		loggingStream(opts.Logger),
+	}
+	if opts.Metrics != nil {
+		unary = append(unary, opts.Metrics.UnaryServerInterceptor())
+		stream = append(stream, opts.Metrics.StreamServerInterceptor())
+	}
+	unary = append(unary, errorsUnary(opts.Logger))
+	stream = append(stream, errorsStream(opts.Logger))
+
+	serverOpts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
+		grpc.MaxRecvMsgSize(4 << 20),
+	}
+	if opts.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	s := &Server{Server: grpc.NewServer(serverOpts...), opts: opts, health: health.NewServer()}
+	s.setServing(healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(s.Server, s.health)
+	reflection.Register(s.Server)
+	return s
+}
+
+func (s *Server) setServing(st healthpb.HealthCheckResponse_ServingStatus) {
+	s.health.SetServingStatus("", st)
+	for _, n := range s.opts.Names {
+		s.health.SetServingStatus(n, st)
+	}
+}
+
+// Serve serves on lis until ctx ends, then stops gracefully: new calls are refused, calls in flight
+// get ShutdownGrace to finish.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go s.watchReady(watchCtx)
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.Server.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() { s.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.opts.ShutdownGrace):
+		s.Stop()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
+
+// ListenAndServe listens on addr and serves until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return s.Serve(ctx, lis)
+}
+
+func (s *Server) watchReady(ctx context.Context) {
+	last := healthpb.HealthCheckResponse_UNKNOWN
+	t := time.NewTicker(s.opts.ReadyInterval)
+	defer t.Stop()
+	for {
+		st := healthpb.HealthCheckResponse_SERVING
+		if s.opts.Ready != nil {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := s.opts.Ready(cctx); err != nil {
+				st = healthpb.HealthCheckResponse_NOT_SERVING
+				if st != last && ctx.Err() == nil {
+					s.opts.Logger.Warn("not ready", "err", err)
+				}
+			}
+			cancel()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if st != last {
+			s.setServing(st)
+			last = st
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func recoveryUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.ErrorContext(ctx, "panic", "method", info.FullMethod, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				err = rpcerror.Internal
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
+
+func recoveryStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.ErrorContext(ss.Context(), "panic", "method", info.FullMethod, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				err = rpcerror.Internal
+			}
+		}()
+		return handler(srv, ss)
+	}
+}
+
+// requestIDFrom takes the caller's request id when it is a reasonable token, else makes one.
+func requestIDFrom(ctx context.Context) string {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(RequestIDHeader); len(v) > 0 && validRequestID(v[0]) {
+			return v[0]
+		}
+	}
+	return opaque.Token(12)
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func requestIDUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	id := requestIDFrom(ctx)
+	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
+	return handler(logging.WithRequestID(ctx, id), req)
+}
+
+type wrappedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (w wrappedStream) Context() context.Context { return w.ctx }
+
+func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	id := requestIDFrom(ss.Context())
+	_ = ss.SetHeader(metadata.Pairs(RequestIDHeader, id))
+	return handler(srv, wrappedStream{ss, logging.WithRequestID(ss.Context(), id)})
+}
+
+func logCall(ctx context.Context, log *slog.Logger, method string, start time.Time, err error) {
+	code := status.Code(err)
+	level := slog.LevelInfo
+	switch code {
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		level = slog.LevelError
+	case codes.Unavailable, codes.DeadlineExceeded:
+		level = slog.LevelWarn
+	}
+	attrs := []any{"method", method, "code", code.String(), "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+	if err != nil {
+		attrs = append(attrs, "reason", rpcerror.Reason(err))
+	}
+	log.Log(ctx, level, "grpc call", attrs...)
+}
+
+func loggingUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		if info.FullMethod != healthpb.Health_Check_FullMethodName {
+			logCall(ctx, log, info.FullMethod, start, err)
+		}
+		return resp, err
+	}
+}
+
+func loggingStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		start := time.Now()
+		err := handler(srv, ss)
+		logCall(ss.Context(), log, info.FullMethod, start, err)
+		return err
+	}
+}
+
+// errorsUnary is the last guard: whatever a handler returns leaves as a typed status.
+func errorsUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		out, unexpected := rpcerror.ToStatus(err)
+		if unexpected {
+			log.ErrorContext(ctx, "unexpected error", "method", info.FullMethod, "err", err)
+		}
+		return nil, out
+	}
+}
+
+func errorsStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		err := handler(srv, ss)
+		if err == nil {
+			return nil
+		}
+		out, unexpected := rpcerror.ToStatus(err)
+		if unexpected {
+			log.ErrorContext(ss.Context(), "unexpected error", "method", info.FullMethod, "err", err)
+		}
+		return out
+	}
+}

@@ -1,0 +1,262 @@
+package grpcserver_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/iechor/sso/services/platform/grpcclient"
+	"github.com/iechor/sso/services/platform/grpcserver"
+	"github.com/iechor/sso/services/platform/logging"
+	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/rpcerror"
+)
+
+// probeDesc is a one-method service whose behaviour each test chooses.
+func probeDesc(call func(ctx context.Context) error) *grpc.ServiceDesc {
+	return &grpc.ServiceDesc{
+		ServiceName: "test.Probe",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Call",
+			Handler: func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+				in := new(emptypb.Empty)
+				if err := dec(in); err != nil {
+					return nil, err
+				}
+				h := func(ctx context.Context, _ any) (any, error) { return &emptypb.Empty{}, call(ctx) }
+				return ic(ctx, in, &grpc.UnaryServerInfo{FullMethod: "/test.Probe/Call"}, h)
+			},
+		}},
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+type served struct {
+	conn *grpc.ClientConn
+	logs *syncBuffer
+	reg  *metrics.Registry
+}
+
+func serve(t *testing.T, opts grpcserver.Options, call func(ctx context.Context) error) served {
+	t.Helper()
+	logs := &syncBuffer{}
+	opts.Logger = logging.New(logs, "debug", "test")
+	opts.Metrics = metrics.NewRegistry()
+	s := grpcserver.New(opts)
+	s.RegisterService(probeDesc(call), struct{}{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, lis) }()
+	conn, err := grpcclient.Dial(lis.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return served{conn: conn, logs: logs, reg: opts.Metrics}
+}
+
+func invoke(ctx context.Context, conn *grpc.ClientConn, opts ...grpc.CallOption) error {
+	return conn.Invoke(ctx, "/test.Probe/Call", &emptypb.Empty{}, &emptypb.Empty{}, opts...)
+}
+
+func TestATypedErrorReachesTheClientWithItsReason(t *testing.T) {
+	s := serve(t, grpcserver.Options{}, func(context.Context) error {
+		return rpcerror.New(codes.FailedPrecondition, "PLAN_REQUIRED", "upgrade").With("plan", "business")
+	})
+	code, reason, md := rpcerror.Info(invoke(context.Background(), s.conn))
+	if code != codes.FailedPrecondition || reason != "PLAN_REQUIRED" || md["plan"] != "business" {
+		t.Fatalf("got %v %s %v", code, reason, md)
+	}
+}
+
+func TestAnUntypedErrorBecomesInternalAndItsCauseStaysInTheLog(t *testing.T) {
+	s := serve(t, grpcserver.Options{}, func(context.Context) error {
+		return errors.New("pq: password authentication failed for user secret_admin")
+	})
+	err := invoke(context.Background(), s.conn)
+	code, reason, _ := rpcerror.Info(err)
+	if code != codes.Internal || reason != "INTERNAL" || strings.Contains(err.Error(), "secret_admin") {
+		t.Fatalf("client saw %v", err)
+	}
+	if !strings.Contains(s.logs.String(), "secret_admin") {
+		t.Fatal("the cause was not logged")
+	}
+}
+
+func TestAPanicBecomesInternalAndTheServerKeepsServing(t *testing.T) {
+	var calls atomic.Int32
+	s := serve(t, grpcserver.Options{}, func(context.Context) error {
+		if calls.Add(1) == 1 {
+			panic("boom")
+		}
+		return nil
+	})
+	if code, _, _ := rpcerror.Info(invoke(context.Background(), s.conn)); code != codes.Internal {
+		t.Fatalf("panic gave %v", code)
+	}
+	if err := invoke(context.Background(), s.conn); err != nil {
+		t.Fatalf("the call after a panic failed: %v", err)
+	}
+	if !strings.Contains(s.logs.String(), "boom") {
+		t.Fatal("the panic was not logged")
+	}
+}
+
+func TestTheRequestIDTravelsFromTheCallerIntoTheHandlerAndTheLog(t *testing.T) {
+	var seen string
+	s := serve(t, grpcserver.Options{}, func(ctx context.Context) error {
+		seen = logging.RequestID(ctx)
+		return nil
+	})
+	ctx := logging.WithRequestID(context.Background(), "req-42")
+	var header metadata.MD
+	if err := invoke(ctx, s.conn, grpc.Header(&header)); err != nil {
+		t.Fatal(err)
+	}
+	if seen != "req-42" || strings.Join(header.Get("x-request-id"), "") != "req-42" {
+		t.Fatalf("handler saw %q, header %v", seen, header)
+	}
+	if !strings.Contains(s.logs.String(), `"request_id":"req-42"`) {
+		t.Fatalf("the call's log line lacks the request id: %s", s.logs.String())
+	}
+	// Without one, the server makes one.
+	if err := invoke(context.Background(), s.conn); err != nil {
+		t.Fatal(err)
+	}
+	if seen == "" || seen == "req-42" {
+		t.Fatalf("no fresh request id: %q", seen)
+	}
+}
+
+func TestCallsAreCounted(t *testing.T) {
+	s := serve(t, grpcserver.Options{}, func(context.Context) error { return nil })
+	for range 3 {
+		if err := invoke(context.Background(), s.conn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mfs, err := s.reg.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "grpc_server_handled_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["grpc_method"] == "Call" && labels["grpc_code"] == "OK" && m.GetCounter().GetValue() == 3 {
+				return
+			}
+		}
+	}
+	t.Fatal("three OK calls to Call are not counted")
+}
+
+func TestHealthIsNotServingUntilTheStoreAnswers(t *testing.T) {
+	var ready atomic.Bool
+	s := serve(t, grpcserver.Options{
+		Names:         []string{"test.Probe"},
+		ReadyInterval: 20 * time.Millisecond,
+		Ready: func(context.Context) error {
+			if !ready.Load() {
+				return errors.New("store down")
+			}
+			return nil
+		},
+	}, func(context.Context) error { return nil })
+	h := healthpb.NewHealthClient(s.conn)
+	status := func() healthpb.HealthCheckResponse_ServingStatus {
+		r, err := h.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "test.Probe"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.GetStatus()
+	}
+	time.Sleep(60 * time.Millisecond)
+	if st := status(); st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("status with the store down: %v", st)
+	}
+	ready.Store(true)
+	deadline := time.Now().Add(2 * time.Second)
+	for status() != healthpb.HealthCheckResponse_SERVING {
+		if time.Now().After(deadline) {
+			t.Fatal("never became SERVING")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ready.Store(false)
+	deadline = time.Now().Add(2 * time.Second)
+	for status() != healthpb.HealthCheckResponse_NOT_SERVING {
+		if time.Now().After(deadline) {
+			t.Fatal("did not go back to NOT_SERVING when the store stopped answering")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestServeStopsGracefullyWhenTheContextEnds(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	s := grpcserver.New(grpcserver.Options{ShutdownGrace: 5 * time.Second})
+	s.RegisterService(probeDesc(func(context.Context) error {
+		close(started)
+		<-release
+		return nil
+	}), struct{}{})
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, lis) }()
+	conn, _ := grpcclient.Dial(lis.Addr().String(), nil)
+	defer conn.Close()
+	callErr := make(chan error, 1)
+	go func() { callErr <- invoke(context.Background(), conn) }()
+	<-started
+	cancel() // shutdown begins while a call is in flight
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	if err := <-callErr; err != nil {
+		t.Fatalf("the in-flight call was cut off: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
