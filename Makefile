@@ -48,6 +48,11 @@ lint: $(BUF) $(GOOGLEAPIS) ## gofmt, go vet and buf lint.
 
 .PHONY: generate
 generate: $(BUF) $(GOOGLEAPIS) $(addprefix $(TOOLS)/bin/,$(PLUGINS)) ## Regenerate gen/ from proto/ with the pinned plugins.
+	@mkdir -p .cache
+	flock .cache/generate.lock $(MAKE) --no-print-directory generate-locked
+
+.PHONY: generate-locked
+generate-locked:
 	find gen -type f \( -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' \) -delete
 	$(BUF) generate
 	cd gen && go mod tidy
