@@ -63,6 +63,11 @@ check-generated: generate ## Fail when gen/ differs from what `make generate` ma
 		echo "gen/ is out of date with proto/; run make generate and commit:"; git status --porcelain -- gen; exit 1; \
 	fi
 
+.PHONY: saml-fixtures
+saml-fixtures: ## Re-sign the SAML test fixtures with xmlsec1 (installed from Debian's packages when missing).
+	command -v xmlsec1 >/dev/null || (apt-get update -qq && apt-get install -y -qq xmlsec1)
+	services/assertion/testdata/make-fixtures.sh
+
 # --- tools, fetched into .tools (ignored by git) ---
 
 $(BUF): tools/package.json tools/package-lock.json

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/ephemeral/ephemeraltest"
 	"github.com/iechor/sso/services/platform/opaque"
@@ -120,4 +121,26 @@ func BenchmarkSetIfAbsent(b *testing.B) {
 		}
 		run(b, r)
 	})
+}
+
+func TestOpenChoosesRedisWhenConfiguredAndRefusesToGuessOtherwise(t *testing.T) {
+	lookup := func(m map[string]string) ephemeral.Config {
+		return ephemeral.LoadConfig(config.NewReader(config.MapLookup(m)))
+	}
+	if _, err := ephemeral.Open(lookup(nil), false); !errors.Is(err, ephemeral.ErrNotConfigured) {
+		t.Fatalf("a lone service without Redis: %v", err)
+	}
+	s, err := ephemeral.Open(lookup(nil), true)
+	if _, ok := s.(*ephemeral.Memory); err != nil || !ok {
+		t.Fatalf("all-in-one without Redis: %T, %v", s, err)
+	}
+	s, err = ephemeral.Open(lookup(map[string]string{"EPHEMERAL_STORE": "memory"}), false)
+	if _, ok := s.(*ephemeral.Memory); err != nil || !ok {
+		t.Fatalf("EPHEMERAL_STORE=memory: %T, %v", s, err)
+	}
+	s, err = ephemeral.Open(lookup(map[string]string{"REDIS_URL": testenv.RedisURL()}), true)
+	if _, ok := s.(*ephemeral.Redis); err != nil || !ok {
+		t.Fatalf("REDIS_URL set: %T, %v", s, err)
+	}
+	_ = s.Close()
 }
