@@ -1,0 +1,144 @@
+package provisioning_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+
+	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
+	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
+	"github.com/iechor/sso/services/domain"
+	"github.com/iechor/sso/services/domain/dns/dnstest"
+	"github.com/iechor/sso/services/platform/config"
+	"github.com/iechor/sso/services/platform/grpcclient"
+	"github.com/iechor/sso/services/platform/logging"
+	"github.com/iechor/sso/services/platform/rpcerror"
+	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
+	"github.com/iechor/sso/services/provisioning"
+)
+
+// env is a provisioning service on a fresh store, talking to a real domain service whose DNS is a
+// test server, both on loopback.
+type env struct {
+	dir     provisioningv1.DirectoryServiceClient
+	prov    provisioningv1.ProvisioningServiceClient
+	domains domainv1.DomainServiceClient
+	dns     *dnstest.Server
+	conn    *grpc.ClientConn
+	dsn     string
+}
+
+// serve runs a service's Serve on a loopback port until t ends, and returns its address.
+func serve(t testing.TB, run func(ctx context.Context, lis net.Listener) error) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, lis) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return lis.Addr().String()
+}
+
+func dial(t testing.TB, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpcclient.Dial(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// startDomain runs the real domain service on SQLite with a test DNS server.
+func startDomain(t testing.TB) (string, *dnstest.Server) {
+	t.Helper()
+	dnsSrv := dnstest.Start(t)
+	cfg := domain.Config{ListenAddr: "127.0.0.1:0", DNSResolvers: []string{dnsSrv.Addr()}, DNSTimeout: 2 * time.Second,
+		RecheckInterval: time.Hour, CheckWindow: 72 * time.Hour, DatabaseURL: config.DSN(sqlstoretest.SQLiteDSN(t))}
+	svc, err := domain.New(context.Background(), cfg, logging.Discard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serve(t, svc.Serve), dnsSrv
+}
+
+// startProvisioning runs the provisioning service on dsn, asking the domain service at domainAddr.
+func startProvisioning(t testing.TB, dsn, domainAddr string) string {
+	t.Helper()
+	cfg := provisioning.Config{ListenAddr: "127.0.0.1:0", DatabaseURL: config.DSN(dsn), DomainAddr: domainAddr, DomainTimeout: 3 * time.Second}
+	svc, err := provisioning.New(context.Background(), cfg, logging.Discard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serve(t, svc.Serve)
+}
+
+func start(t testing.TB, b sqlstoretest.Backend) *env {
+	t.Helper()
+	domainAddr, dnsSrv := startDomain(t)
+	dsn := b.DSN(t)
+	conn := dial(t, startProvisioning(t, dsn, domainAddr))
+	return &env{
+		dir:     provisioningv1.NewDirectoryServiceClient(conn),
+		prov:    provisioningv1.NewProvisioningServiceClient(conn),
+		domains: domainv1.NewDomainServiceClient(dial(t, domainAddr)),
+		dns:     dnsSrv,
+		conn:    conn,
+		dsn:     dsn,
+	}
+}
+
+// verify makes owner verify domainName in the real domain service.
+func (e *env) verify(t testing.TB, owner, domainName string) {
+	t.Helper()
+	ctx := context.Background()
+	created, err := e.domains.CreateDomain(ctx, &domainv1.CreateDomainRequest{Parent: owner, DomainName: domainName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dns.SetTXT(domainName, created.GetDomain().GetTxtRecord().GetValue())
+	if _, err := e.domains.VerifyDomain(ctx, &domainv1.VerifyDomainRequest{Name: created.GetDomain().GetName()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// as returns a context whose calls act as actor.
+func as(actor string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), provisioning.ActorHeader, actor)
+}
+
+func wantReason(t testing.TB, err error, code codes.Code, reason string) map[string]string {
+	t.Helper()
+	gotCode, gotReason, md := rpcerror.Info(err)
+	if gotCode != code || gotReason != reason {
+		t.Fatalf("error %v: got %v/%s, want %v/%s", err, gotCode, gotReason, code, reason)
+	}
+	return md
+}
+
+func wantField(t testing.TB, err error, code codes.Code, reason, field string) {
+	t.Helper()
+	if md := wantReason(t, err, code, reason); md["field"] != field {
+		t.Fatalf("error %v names field %q, want %q", err, md["field"], field)
+	}
+}
+
+func noErr(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

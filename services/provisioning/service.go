@@ -1,0 +1,103 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+
+	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
+	"github.com/iechor/sso/services/platform/grpcclient"
+	"github.com/iechor/sso/services/platform/grpcserver"
+	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/sqlstore"
+	"github.com/iechor/sso/services/provisioning/directory"
+	"github.com/iechor/sso/services/provisioning/domainlookup"
+	"github.com/iechor/sso/services/provisioning/jit"
+	"github.com/iechor/sso/services/provisioning/store"
+)
+
+// Service is a running provisioning service: its store, its connection to the domain service and
+// its gRPC server, which serves DirectoryService and ProvisioningService.
+type Service struct {
+	log     *slog.Logger
+	db      *sqlstore.DB
+	domains *grpc.ClientConn
+	grpc    *grpcserver.Server
+}
+
+// New opens the store (applying migrations), dials the domain service (lazily: it may start later)
+// and builds the gRPC server. reg may be nil.
+func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL.Reveal(), sqlstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.NewSQL(ctx, db)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("provisioning store: %w", err)
+	}
+	serverTLS, err := cfg.TLS.Server()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	clientTLS, err := cfg.TLS.Client()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	domains, err := grpcclient.Dial(cfg.DomainAddr, clientTLS)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("dial domain service at %s: %w", cfg.DomainAddr, err)
+	}
+	gs := grpcserver.New(grpcserver.Options{
+		Names: []string{
+			provisioningv1.DirectoryService_ServiceDesc.ServiceName,
+			provisioningv1.ProvisioningService_ServiceDesc.ServiceName,
+		},
+		Logger:  log,
+		Metrics: reg,
+		Ready:   st.Ping,
+		TLS:     serverTLS,
+	})
+	dir := &directory.Directory{Store: st, Now: time.Now}
+	provisioningv1.RegisterDirectoryServiceServer(gs, &directoryServer{dir: dir})
+	provisioningv1.RegisterProvisioningServiceServer(gs, &provisioningServer{jit: &jit.Provisioner{
+		Store: st, Domains: domainlookup.New(domains, cfg.DomainTimeout), Now: time.Now,
+	}})
+	log.Info("provisioning service configured", "config", cfg, "store", db.Dialect)
+	return &Service{log: log, db: db, domains: domains, grpc: gs}, nil
+}
+
+// Serve serves gRPC on lis until ctx ends, then closes the store and the domain connection.
+func (s *Service) Serve(ctx context.Context, lis net.Listener) error {
+	defer s.close()
+	s.log.Info("provisioning service serving", "addr", lis.Addr().String())
+	return s.grpc.Serve(ctx, lis)
+}
+
+func (s *Service) close() error { return errors.Join(s.domains.Close(), s.db.Close()) }
+
+// Run builds the service and serves it on cfg.ListenAddr until ctx ends.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) error {
+	svc, err := New(ctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		_ = svc.close()
+		return fmt.Errorf("listen %s: %w", cfg.ListenAddr, err)
+	}
+	return svc.Serve(ctx, lis)
+}
