@@ -190,10 +190,9 @@ func bootstrap(ctx context.Context, st store.Store, req BootstrapRequest, now ti
 	return res, err
 }
 
-// Summary is what `ssod bootstrap` prints: what exists, and how to make the first calls through the
-// REST edge at apiBase (such as http://127.0.0.1:8080; omitted when empty). Until sign-in issues
-// session tokens, the edge admits admin calls from its own host only.
-func (r BootstrapResult) Summary(apiBase string) string {
+// Summary is what `ssod bootstrap` prints: what exists, and — given the REST edge's address (such as
+// http://127.0.0.1:8080) and an access token of the owner — the first calls to make with curl.
+func (r BootstrapResult) Summary(apiBase, token string) string {
 	var b strings.Builder
 	b.WriteString("iEchor SSO bootstrap\n")
 	if r.Company != "" {
@@ -208,21 +207,22 @@ func (r BootstrapResult) Summary(apiBase string) string {
 	} else {
 		fmt.Fprintf(&b, "  created:      %s\n", strings.Join(r.Created, ", "))
 	}
-	if apiBase != "" {
+	if apiBase != "" && token != "" {
 		root := r.Company
 		if root == "" {
 			root = r.Organization
 		}
 		apiBase = strings.TrimRight(apiBase, "/")
-		b.WriteString("First calls, from this host (the REST edge admits admin calls from loopback until sign-in issues tokens):\n")
-		fmt.Fprintf(&b, "  curl %s/v1/%s\n", apiBase, root)
+		b.WriteString("An access token for the owner, for the first admin calls:\n")
+		fmt.Fprintf(&b, "  export TOKEN=%s\n", token)
+		fmt.Fprintf(&b, "  curl -H \"Authorization: Bearer $TOKEN\" %s/v1/%s\n", apiBase, root)
 		if r.Company != "" {
-			fmt.Fprintf(&b, "  curl %s/v1/%s/organizations\n", apiBase, r.Company)
+			fmt.Fprintf(&b, "  curl -H \"Authorization: Bearer $TOKEN\" %s/v1/%s/organizations\n", apiBase, r.Company)
 		}
 		if r.Organization != "" {
-			fmt.Fprintf(&b, "  curl %s/v1/%s/members\n", apiBase, r.Organization)
+			fmt.Fprintf(&b, "  curl -H \"Authorization: Bearer $TOKEN\" %s/v1/%s/members\n", apiBase, r.Organization)
 		}
-		fmt.Fprintf(&b, "  curl %s/v1/%s/auditEvents\n", apiBase, root)
+		fmt.Fprintf(&b, "  curl -H \"Authorization: Bearer $TOKEN\" %s/v1/%s/auditEvents\n", apiBase, root)
 	}
 	return b.String()
 }

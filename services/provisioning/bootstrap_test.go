@@ -43,8 +43,8 @@ func TestBootstrap(t *testing.T) {
 			if again.Company != first.Company || again.Owner != first.Owner || len(again.Created) != 0 {
 				t.Fatalf("second bootstrap %+v", again)
 			}
-			if s := again.Summary("http://127.0.0.1:8080"); !strings.Contains(s, "companies/acme-corp") || !strings.Contains(s, "username owner") ||
-				!strings.Contains(s, "nothing; everything existed already") || !strings.Contains(s, "curl http://127.0.0.1:8080/v1/companies/acme-corp/auditEvents") {
+			if s := again.Summary("http://127.0.0.1:8080", "tok.en"); !strings.Contains(s, "companies/acme-corp") || !strings.Contains(s, "username owner") ||
+				!strings.Contains(s, "nothing; everything existed already") || !strings.Contains(s, `curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/v1/companies/acme-corp/auditEvents`) || !strings.Contains(s, "export TOKEN=tok.en") {
 				t.Fatalf("summary:\n%s", s)
 			}
 		})
@@ -60,7 +60,7 @@ func TestBootstrap(t *testing.T) {
 		t.Run("a standalone organization takes the plan asked for", func(t *testing.T) {
 			res, err := provisioning.Bootstrap(ctx, cfg, provisioning.BootstrapRequest{Organization: "Solo Team", Plan: "team", OwnerEmail: "solo@solo.test"})
 			noErr(t, err)
-			if res.Company != "" || res.Organization != "organizations/solo-team" || res.Plan != "team" || !strings.Contains(res.Summary(""), "organizations/solo-team") {
+			if res.Company != "" || res.Organization != "organizations/solo-team" || res.Plan != "team" || !strings.Contains(res.Summary("", ""), "organizations/solo-team") {
 				t.Fatalf("bootstrap %+v", res)
 			}
 		})

@@ -294,6 +294,23 @@ func TestDirectoryOverGRPC(t *testing.T) {
 			wantField(t, err, codes.InvalidArgument, "INVALID_ACTOR", "x-actor")
 		})
 
+		t.Run("an event delivered twice with its event_id is recorded once", func(t *testing.T) {
+			before := len(actions(t, e, "companies/acme"))
+			send := func() *pb.RecordAuditEventResponse {
+				rec, err := e.dir.RecordAuditEvent(as("service:connection"), &pb.RecordAuditEventRequest{Parent: "companies/acme",
+					Event: &pb.AuditEvent{Action: "connection.delete", Details: map[string]string{"event_id": "outbox-42"}}})
+				noErr(t, err)
+				return rec
+			}
+			first, second := send(), send()
+			if first.GetEvent().GetName() != second.GetEvent().GetName() {
+				t.Fatalf("two deliveries named %s and %s", first.GetEvent().GetName(), second.GetEvent().GetName())
+			}
+			if after := len(actions(t, e, "companies/acme")); after != before+1 {
+				t.Fatalf("%d events added by two deliveries, want 1", after-before)
+			}
+		})
+
 		t.Run("bad input gets a typed error naming the field and changes nothing", func(t *testing.T) {
 			before := len(actions(t, e, "companies/acme"))
 			long := strings.Repeat("x", 101)

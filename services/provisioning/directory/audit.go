@@ -2,6 +2,9 @@ package directory
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"unicode/utf8"
 
 	"github.com/iechor/sso/services/platform/resourcename"
@@ -66,8 +69,17 @@ func (d *Directory) RecordAuditEvent(ctx context.Context, caller Actor, parent r
 			return store.AuditEvent{}, Field("event.details", ErrTooLong)
 		}
 	}
+	// Services deliver events at least once: one that names itself with details.event_id gets an id
+	// derived from it and from its sender, and a second delivery finds that id taken and changes
+	// nothing.
+	var id string
+	if ext := in.Details["event_id"]; ext != "" {
+		sum := sha256.Sum256([]byte(string(caller) + "\x00" + ext))
+		id = "evt_" + hex.EncodeToString(sum[:13])
+	}
 	var e store.AuditEvent
-	err := RunTx(ctx, d.Store, func(tx store.Tx) error {
+	// One attempt: a taken id means this event is in the log already, not a race to retry.
+	err := d.Store.InTx(ctx, func(tx store.Tx) error {
 		company := ""
 		switch parent.Kind {
 		case resourcename.Companies:
@@ -83,10 +95,14 @@ func (d *Directory) RecordAuditEvent(ctx context.Context, caller Actor, parent r
 			company = o.Company
 		}
 		var err error
-		e, err = Record(ctx, tx, actor, d.now(), Event{Action: in.Action, Parent: parent.String(), Company: company,
+		e, err = Record(ctx, tx, actor, d.now(), Event{ID: id, Action: in.Action, Parent: parent.String(), Company: company,
 			Resource: in.Resource, Details: in.Details})
 		return err
 	})
+	if id != "" && errors.Is(err, store.ErrAlreadyExists) {
+		return store.AuditEvent{ID: id, Parent: parent.String(), Actor: string(actor), Action: in.Action,
+			Resource: in.Resource, Details: in.Details}, nil
+	}
 	return e, err
 }
 

@@ -87,6 +87,9 @@ func (a Actor) User() string {
 
 // Event is an audit event to record.
 type Event struct {
+	// ID is the event's id; a new one when empty. A caller that may send one event twice names it,
+	// so that the second time is recognised (see RecordAuditEvent).
+	ID       string
 	Action   string
 	Parent   string // companies/{c}, organizations/{o} or users/{u}: whose log
 	Company  string // the parent's company; looked up when empty and the parent is an organization
@@ -110,8 +113,12 @@ func Record(ctx context.Context, tx store.Tx, actor Actor, at time.Time, e Event
 			company = o.Company
 		}
 	}
+	id := e.ID
+	if id == "" {
+		id = opaque.ID("evt")
+	}
 	return tx.AppendAuditEvent(ctx, store.AuditEvent{
-		ID: opaque.ID("evt"), Parent: e.Parent, Company: company, Actor: string(actor),
+		ID: id, Parent: e.Parent, Company: company, Actor: string(actor),
 		Action: e.Action, Resource: e.Resource, Time: at, Details: e.Details,
 	})
 }

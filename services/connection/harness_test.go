@@ -1,0 +1,290 @@
+package connection_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
+	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
+	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
+	"github.com/iechor/sso/services/connection"
+	"github.com/iechor/sso/services/connection/seal"
+	"github.com/iechor/sso/services/domain"
+	"github.com/iechor/sso/services/domain/dns/dnstest"
+	"github.com/iechor/sso/services/platform/config"
+	"github.com/iechor/sso/services/platform/grpcclient"
+	"github.com/iechor/sso/services/platform/logging"
+	"github.com/iechor/sso/services/platform/rpcerror"
+	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
+)
+
+// directory stands in for the provisioning service, which is built alongside this one: a real gRPC
+// server on loopback whose companies, organizations and teams are maps, and which keeps the audit
+// events it is sent. It can be stopped and started again on the same address to play an outage.
+type directory struct {
+	provisioningv1.UnimplementedDirectoryServiceServer
+
+	mu        sync.Mutex
+	companies map[string]bool
+	orgs      map[string]*provisioningv1.Organization
+	teams     map[string]bool
+	events    []*provisioningv1.RecordAuditEventRequest
+
+	addr string
+	srv  *grpc.Server
+	done chan struct{}
+}
+
+func startDirectory(t testing.TB) *directory {
+	t.Helper()
+	d := &directory{
+		companies: map[string]bool{"companies/acme": true, "companies/rival": true},
+		orgs: map[string]*provisioningv1.Organization{
+			"organizations/eng":       {Name: "organizations/eng", Company: "companies/acme", Plan: provisioningv1.Plan_PLAN_BUSINESS},
+			"organizations/ops":       {Name: "organizations/ops", Company: "companies/acme", Plan: provisioningv1.Plan_PLAN_TEAM},
+			"organizations/rival-org": {Name: "organizations/rival-org", Company: "companies/rival", Plan: provisioningv1.Plan_PLAN_BUSINESS},
+			"organizations/solo":      {Name: "organizations/solo", Plan: provisioningv1.Plan_PLAN_BUSINESS},
+			"organizations/free":      {Name: "organizations/free", Plan: provisioningv1.Plan_PLAN_FREE},
+		},
+		teams: map[string]bool{"organizations/eng/teams/devs": true, "organizations/ops/teams/oncall": true, "organizations/solo/teams/core": true},
+		addr:  "127.0.0.1:0",
+	}
+	d.start(t)
+	t.Cleanup(d.stop)
+	return d
+}
+
+func (d *directory) start(t testing.TB) {
+	t.Helper()
+	var lis net.Listener
+	var err error
+	// Rebinding the port of a server that just stopped can take a moment.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if lis, err = net.Listen("tcp", d.addr); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.addr = lis.Addr().String()
+	d.srv = grpc.NewServer()
+	provisioningv1.RegisterDirectoryServiceServer(d.srv, d)
+	d.done = make(chan struct{})
+	go func() { _ = d.srv.Serve(lis); close(d.done) }()
+}
+
+func (d *directory) stop() {
+	if d.srv != nil {
+		d.srv.Stop()
+		<-d.done
+		d.srv = nil
+	}
+}
+
+func (d *directory) GetCompany(_ context.Context, req *provisioningv1.GetCompanyRequest) (*provisioningv1.GetCompanyResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.companies[req.GetName()] {
+		return nil, status.Error(codes.NotFound, "no such company")
+	}
+	return &provisioningv1.GetCompanyResponse{Company: &provisioningv1.Company{Name: req.GetName()}}, nil
+}
+
+func (d *directory) GetOrganization(_ context.Context, req *provisioningv1.GetOrganizationRequest) (*provisioningv1.GetOrganizationResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o, ok := d.orgs[req.GetName()]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "no such organization")
+	}
+	return &provisioningv1.GetOrganizationResponse{Organization: o}, nil
+}
+
+func (d *directory) GetTeam(_ context.Context, req *provisioningv1.GetTeamRequest) (*provisioningv1.GetTeamResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.teams[req.GetName()] {
+		return nil, status.Error(codes.NotFound, "no such team")
+	}
+	return &provisioningv1.GetTeamResponse{Team: &provisioningv1.Team{Name: req.GetName()}}, nil
+}
+
+func (d *directory) RecordAuditEvent(_ context.Context, req *provisioningv1.RecordAuditEventRequest) (*provisioningv1.RecordAuditEventResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.events = append(d.events, req)
+	return &provisioningv1.RecordAuditEventResponse{Event: req.GetEvent()}, nil
+}
+
+// recorded returns the audit events received so far.
+func (d *directory) recorded() []*provisioningv1.RecordAuditEventRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*provisioningv1.RecordAuditEventRequest(nil), d.events...)
+}
+
+// env is a connection service with real peers: the real domain service (with a test DNS server to
+// verify domains) and the directory stand-in.
+type env struct {
+	t       testing.TB
+	client  connectionv1.ConnectionServiceClient
+	cc      *grpc.ClientConn
+	domains domainv1.DomainServiceClient
+	dns     *dnstest.Server
+	dir     *directory
+	cfg     connection.Config
+}
+
+type setup func(*connection.Config, *connection.Options)
+
+func newEnv(t testing.TB, b sqlstoretest.Backend, setups ...setup) *env {
+	t.Helper()
+	e := &env{t: t, dns: dnstest.Start(t), dir: startDirectory(t)}
+	domainAddr, domains := startDomainService(t, e.dns)
+	e.domains = domains
+	e.cfg = connection.Config{
+		ListenAddr:           "127.0.0.1:0",
+		DatabaseURL:          config.DSN(b.DSN(t)),
+		DomainAddr:           domainAddr,
+		ProvisioningAddr:     e.dir.addr,
+		PublicBaseURL:        "https://sso.iechor.test",
+		EncryptionKey:        config.Secret(seal.NewKey()),
+		SPKeyBits:            2048,
+		SPCertValidity:       10 * 365 * 24 * time.Hour,
+		ChangePollInterval:   50 * time.Millisecond,
+		AuditRetryMax:        200 * time.Millisecond,
+		MetadataFetchTimeout: 20 * time.Second,
+		MetadataMaxBytes:     1 << 20,
+		PeerTimeout:          20 * time.Second,
+	}
+	e.client, e.cc = e.replica(t, setups...)
+	return e
+}
+
+// replica starts another instance of the service on the same store and peers.
+func (e *env) replica(t testing.TB, setups ...setup) (connectionv1.ConnectionServiceClient, *grpc.ClientConn) {
+	t.Helper()
+	cfg := e.cfg
+	var opts connection.Options
+	for _, s := range setups {
+		s(&cfg, &opts)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := connection.NewWithOptions(ctx, cfg, logging.Discard(), nil, opts)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx, lis) }()
+	cc, err := grpcclient.Dial(lis.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cc.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return connectionv1.NewConnectionServiceClient(cc), cc
+}
+
+func startDomainService(t testing.TB, dnsSrv *dnstest.Server) (string, domainv1.DomainServiceClient) {
+	t.Helper()
+	cfg := domain.Config{
+		ListenAddr:      "127.0.0.1:0",
+		DatabaseURL:     config.DSN(sqlstoretest.SQLiteDSN(t)),
+		DNSResolvers:    []string{dnsSrv.Addr()},
+		DNSTimeout:      10 * time.Second,
+		RecheckInterval: time.Hour,
+		CheckWindow:     72 * time.Hour,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := domain.New(ctx, cfg, logging.Discard(), nil)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx, lis) }()
+	cc, err := grpcclient.Dial(lis.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cc.Close()
+		cancel()
+		<-done
+	})
+	return lis.Addr().String(), domainv1.NewDomainServiceClient(cc)
+}
+
+// verify has owner add and verify domain through the real domain service.
+func (e *env) verify(owner, name string) {
+	e.t.Helper()
+	ctx := context.Background()
+	r, err := e.domains.CreateDomain(ctx, &domainv1.CreateDomainRequest{Parent: owner, DomainName: name})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.dns.SetTXT(name, r.GetDomain().GetTxtRecord().GetValue())
+	if _, err := e.domains.VerifyDomain(ctx, &domainv1.VerifyDomainRequest{Name: r.GetDomain().GetName()}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func wantReason(t testing.TB, err error, code codes.Code, reason, field string) {
+	t.Helper()
+	gotCode, gotReason, md := rpcerror.Info(err)
+	if gotCode != code || gotReason != reason {
+		t.Fatalf("error %v: got %v/%s, want %v/%s", err, gotCode, gotReason, code, reason)
+	}
+	if field != "" && md["field"] != field {
+		t.Fatalf("error %v names field %q, want %q", err, md["field"], field)
+	}
+}
+
+// eventually retries check until it passes or timeout elapses.
+func eventually(t testing.TB, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

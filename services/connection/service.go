@@ -1,0 +1,194 @@
+package connection
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
+	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
+	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
+	"github.com/iechor/sso/services/connection/audit"
+	"github.com/iechor/sso/services/connection/changefeed"
+	"github.com/iechor/sso/services/connection/metadata"
+	"github.com/iechor/sso/services/connection/ownership"
+	"github.com/iechor/sso/services/connection/policy"
+	"github.com/iechor/sso/services/connection/seal"
+	"github.com/iechor/sso/services/connection/store"
+	"github.com/iechor/sso/services/platform/grpcclient"
+	"github.com/iechor/sso/services/platform/grpcserver"
+	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/sqlstore"
+)
+
+// Service is a running connection service: its store, its clients of the domain and provisioning
+// services, the change feed, the audit relay and the gRPC server.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	db    *sqlstore.DB
+	grpc  *grpcserver.Server
+	feed  *changefeed.Feed
+	relay *audit.Relay
+	peers []*grpc.ClientConn
+}
+
+// Options change how New builds the service, for tests and embedding; the zero value is production.
+type Options struct {
+	// MetadataFetcher fetches IdP metadata URLs instead of the default one, which refuses private
+	// network addresses.
+	MetadataFetcher *metadata.Fetcher
+	// Now replaces the clock.
+	Now func() time.Time
+}
+
+// New opens the store (applying migrations), dials the peers and builds the gRPC server. reg may be
+// nil.
+func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) (*Service, error) {
+	return NewWithOptions(ctx, cfg, log, reg, Options{})
+}
+
+// NewWithOptions is New with Options.
+func NewWithOptions(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry, opts Options) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	box, err := seal.New(cfg.EncryptionKey.Reveal())
+	if err != nil {
+		return nil, err
+	}
+	base, err := publicBase(cfg.PublicBaseURL)
+	if err != nil {
+		return nil, err
+	}
+	serverTLS, err := cfg.TLS.Server()
+	if err != nil {
+		return nil, err
+	}
+	clientTLS, err := cfg.TLS.Client()
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlstore.Open(ctx, cfg.DatabaseURL.Reveal(), sqlstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.NewSQL(ctx, db)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("connection store: %w", err)
+	}
+	svc := &Service{cfg: cfg, log: log, db: db}
+	domainConn, err := grpcclient.Dial(cfg.DomainAddr, clientTLS)
+	if err != nil {
+		svc.close()
+		return nil, fmt.Errorf("dial domain service: %w", err)
+	}
+	svc.peers = append(svc.peers, domainConn)
+	provConn, err := grpcclient.Dial(cfg.ProvisioningAddr, clientTLS)
+	if err != nil {
+		svc.close()
+		return nil, fmt.Errorf("dial provisioning service: %w", err)
+	}
+	svc.peers = append(svc.peers, provConn)
+	directory := provisioningv1.NewDirectoryServiceClient(provConn)
+
+	var registerer interface{ MustRegister(...prometheus.Collector) }
+	if reg != nil {
+		registerer = reg
+	}
+	cache := policy.NewCache(st.Covering, cfg.ChangePollInterval)
+	svc.feed = changefeed.New(st, cfg.ChangePollInterval, log, cache.Polled)
+	// The feed learns where the sequence stands before any call is served, so that a watcher that
+	// subscribes from the first call on misses nothing.
+	if err := svc.feed.Poll(ctx); err != nil {
+		svc.close()
+		return nil, fmt.Errorf("read the change sequence: %w", err)
+	}
+	svc.relay = audit.NewRelay(st, directory, log, cfg.ChangePollInterval, cfg.AuditRetryMax, registerer)
+	if registerer != nil {
+		for _, c := range []struct {
+			name, help string
+			get        func() float64
+		}{
+			{"connection_policy_cache_hits_total", "Sign-in policy lookups served from memory.", func() float64 { h, _, _ := cache.Stats(); return float64(h) }},
+			{"connection_policy_cache_misses_total", "Sign-in policy lookups that read the store and filled the cache.", func() float64 { _, m, _ := cache.Stats(); return float64(m) }},
+			{"connection_policy_cache_bypasses_total", "Sign-in policy lookups that read the store because the change sequence could not be read recently.", func() float64 { _, _, b := cache.Stats(); return float64(b) }},
+		} {
+			registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, c.get))
+		}
+	}
+	fetcher := opts.MetadataFetcher
+	if fetcher == nil {
+		fetcher = metadata.NewFetcher(cfg.MetadataFetchTimeout, cfg.MetadataMaxBytes, cfg.MetadataAllowPrivate)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	srv := &server{
+		store:        st,
+		editor:       &editor{now: now, fetcher: fetcher, maxMetadata: cfg.MetadataMaxBytes, box: box},
+		checker:      &ownership.Checker{Directory: directory, Domains: domainv1.NewDomainServiceClient(domainConn), Timeout: cfg.PeerTimeout},
+		endpoints:    endpoints{base: base},
+		cache:        cache,
+		feed:         svc.feed,
+		relay:        svc.relay,
+		keyBits:      cfg.SPKeyBits,
+		certValidity: cfg.SPCertValidity,
+		log:          log,
+	}
+	svc.grpc = grpcserver.New(grpcserver.Options{
+		Names:   []string{connectionv1.ConnectionService_ServiceDesc.ServiceName},
+		Logger:  log,
+		Metrics: reg,
+		Ready:   st.Ping,
+		TLS:     serverTLS,
+	})
+	connectionv1.RegisterConnectionServiceServer(svc.grpc, srv)
+	log.Info("connection service configured", "config", cfg, "store", db.Dialect)
+	return svc, nil
+}
+
+func (s *Service) close() {
+	for _, c := range s.peers {
+		_ = c.Close()
+	}
+	_ = s.db.Close()
+}
+
+// Serve serves gRPC on lis and runs the change feed and the audit relay until ctx ends, then closes
+// the store and the peer connections.
+func (s *Service) Serve(ctx context.Context, lis net.Listener) error {
+	bg, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.feed.Run(bg) }()
+	go func() { defer wg.Done(); s.relay.Run(bg) }()
+	s.log.Info("connection service serving", "addr", lis.Addr().String())
+	err := s.grpc.Serve(ctx, lis)
+	stop()
+	wg.Wait()
+	s.close()
+	return err
+}
+
+// Run builds the service and serves it on cfg.ListenAddr until ctx ends.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) error {
+	svc, err := New(ctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		svc.close()
+		return fmt.Errorf("listen %s: %w", cfg.ListenAddr, err)
+	}
+	return svc.Serve(ctx, lis)
+}
