@@ -27,7 +27,7 @@ build: ## Build every service binary into ./bin.
 	go build -o bin/ ./services/ssod/cmd/ssod ./services/domain/cmd/domain ./services/gateway/cmd/gateway
 
 .PHONY: test
-test: ## Run every test against SQLite, the in-process store, and the local PostgreSQL and Redis when they answer.
+test: browser ## Run every test against SQLite, the in-process store, and the local PostgreSQL and Redis when they answer.
 	@mkdir -p .cache && rm -f $(SKIP_REPORT)
 	SSO_SKIP_REPORT=$(SKIP_REPORT) go test $(TEST_FLAGS) $(PKGS)
 	@if [ -s $(SKIP_REPORT) ]; then \
@@ -35,6 +35,10 @@ test: ## Run every test against SQLite, the in-process store, and the local Post
 		sort -u $(SKIP_REPORT) | sed 's/^/  /'; \
 		echo "Set SSO_REQUIRE_BACKENDS=1 to make that a failure (CI does)."; \
 	fi
+
+.PHONY: browser
+browser: ## Install Debian's chromium for the end-to-end browser test when it is missing.
+	@command -v chromium >/dev/null || { echo "installing chromium"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 .PHONY: bench
 bench: ## Run the Go benchmarks that the README's performance table reports.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -17,8 +18,16 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	assertionv1 "github.com/iechor/sso/gen/iechor/sso/assertion/v1"
+	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
 	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
+	loginv1 "github.com/iechor/sso/gen/iechor/sso/login/v1"
+	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
 	"github.com/iechor/sso/gen/openapi"
+	"github.com/iechor/sso/services/gateway/ratelimit"
+	"github.com/iechor/sso/services/gateway/signin"
+	"github.com/iechor/sso/services/gateway/tokens"
+	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/grpcclient"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
@@ -31,6 +40,8 @@ type Gateway struct {
 	log      *slog.Logger
 	handler  http.Handler
 	backends []backend
+	store    ephemeral.Store
+	issuer   tokens.Issuer
 }
 
 // backend is a gRPC service the edge forwards to; /readyz asks its health.
@@ -42,32 +53,110 @@ type backend struct {
 
 // Options carry what the gateway takes from its caller rather than from its configuration.
 type Options struct {
-	// Authorizer guards the admin API; LoopbackOnly when nil.
+	// Authorizer guards the admin API; bearer tokens checked against the directory when nil.
 	Authorizer Authorizer
+	// AllowInProcessStore lets the gateway keep codes and rate limits in process when no Redis is
+	// configured: right for the all-in-one binary, wrong for replicas.
+	AllowInProcessStore bool
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
 }
+
+// Audience is the audience of the edge's access tokens.
+const Audience = "iechor"
 
 // New dials the services (lazily: they may start after the gateway) and builds the handler.
 func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry, opts Options) (*Gateway, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	tlsConfig, err := cfg.TLS.Client()
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log}
-	domainConn, err := g.dial(cfg.DomainAddr, domainv1.DomainService_ServiceDesc.ServiceName, tlsConfig)
+	keys, err := tokens.LoadKeySet(cfg.SigningKeysFile)
 	if err != nil {
 		return nil, err
 	}
+	base, err := url.Parse(cfg.PublicBaseURL)
+	if err != nil {
+		return nil, err
+	}
+	store, err := ephemeral.Open(cfg.Ephemeral, opts.AllowInProcessStore)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, log: log, store: store, issuer: tokens.Issuer{Keys: keys, Issuer: cfg.PublicBaseURL, Audience: Audience}}
+	conns := map[string]*grpc.ClientConn{}
+	for _, b := range []struct{ addr, service string }{
+		{cfg.DomainAddr, domainv1.DomainService_ServiceDesc.ServiceName},
+		{cfg.ProvisioningAddr, provisioningv1.DirectoryService_ServiceDesc.ServiceName},
+		{cfg.ConnectionAddr, connectionv1.ConnectionService_ServiceDesc.ServiceName},
+		{cfg.AssertionAddr, assertionv1.AssertionService_ServiceDesc.ServiceName},
+	} {
+		conn, err := g.dial(b.addr, b.service, tlsConfig)
+		if err != nil {
+			_ = g.Close()
+			return nil, err
+		}
+		conns[b.service] = conn
+	}
+	domainConn := conns[domainv1.DomainService_ServiceDesc.ServiceName]
+	provisioningConn := conns[provisioningv1.DirectoryService_ServiceDesc.ServiceName]
+	connectionConn := conns[connectionv1.ConnectionService_ServiceDesc.ServiceName]
+	assertionConn := conns[assertionv1.AssertionService_ServiceDesc.ServiceName]
+	directory := provisioningv1.NewDirectoryServiceClient(provisioningConn)
+
+	flow := &signin.Flow{
+		Policy: signin.Policy{
+			PublicBaseURL:       base,
+			ReturnToOrigins:     cfg.HubOrigins,
+			AllowLoopbackReturn: cfg.AllowLoopbackReturn,
+			DefaultReturnTo:     cfg.DefaultReturnTo,
+			MinDesktopVersion:   cfg.MinDesktopVersion,
+			HubSession:          cfg.HubSession,
+			DesktopSession:      cfg.DesktopSession,
+			CodeTTL:             cfg.CodeTTL,
+			IntentTTL:           10 * time.Minute,
+			SecureCookies:       !cfg.InsecureCookies,
+		},
+		Connections:  connectionv1.NewConnectionServiceClient(connectionConn),
+		Assertion:    assertionv1.NewAssertionServiceClient(assertionConn),
+		Provisioning: provisioningv1.NewProvisioningServiceClient(provisioningConn),
+		Directory:    directory,
+		Store:        store,
+		Limiter:      &ratelimit.Limiter{Store: store, Now: opts.Now},
+		Limits: signin.Limits{
+			StartPerIP: cfg.StartPerIP, StartPerEmail: cfg.StartPerEmail, ACSPerIP: cfg.ACSPerIP, RedeemPerIP: cfg.RedeemPerIP,
+		},
+		Tokens: g.issuer,
+		Log:    log,
+		Now:    opts.Now,
+	}
+	ipOf := clientIP(cfg.TrustedProxies)
+	browser := &signin.Browser{Flow: flow, ClientIP: ipOf, MaxACSBytes: cfg.MaxACSBytes}
 
 	api := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: false, UseProtoNames: false},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}),
-		runtime.WithMetadata(func(ctx context.Context, _ *http.Request) metadata.MD {
-			return metadata.Pairs("x-request-id", logging.RequestID(ctx))
+		// What crosses from HTTP into gRPC metadata is set here and nowhere else: the request id,
+		// the authenticated principal (as the actor of audit events), and, for the in-process sign-in
+		// service, the client address, the binding cookie and the bearer token.
+		runtime.WithMetadata(func(ctx context.Context, r *http.Request) metadata.MD {
+			md := metadata.Pairs("x-request-id", logging.RequestID(ctx), signin.MetadataClientIP, ipOf(r))
+			if p := Principal(ctx); p != "" {
+				md.Set("x-actor", p)
+			}
+			if v := browser.Binding(r); v != "" {
+				md.Set(signin.MetadataBrowserBinding, v)
+			}
+			if t := bearerToken(r); t != "" {
+				md.Set(signin.MetadataAuthorization, t)
+			}
+			return md
 		}),
-		// Only the request id crosses from HTTP headers into gRPC metadata; nothing a client sends
-		// can pose as an internal header.
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithErrorHandler(g.errorWithReason),
@@ -80,16 +169,42 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 			}
 		}),
 	)
-	if err := domainv1.RegisterDomainServiceHandlerClient(ctx, api, domainv1.NewDomainServiceClient(domainConn)); err != nil {
-		return nil, err
+	for _, register := range []func() error{
+		func() error {
+			return domainv1.RegisterDomainServiceHandlerClient(ctx, api, domainv1.NewDomainServiceClient(domainConn))
+		},
+		func() error { return provisioningv1.RegisterDirectoryServiceHandlerClient(ctx, api, directory) },
+		func() error {
+			return connectionv1.RegisterConnectionServiceHandlerClient(ctx, api, connectionv1.NewConnectionServiceClient(connectionConn))
+		},
+		func() error {
+			return assertionv1.RegisterAssertionServiceHandlerClient(ctx, api, assertionv1.NewAssertionServiceClient(assertionConn))
+		},
+		func() error {
+			return loginv1.RegisterLoginServiceHandlerServer(ctx, api, &signin.LoginService{Flow: flow})
+		},
+	} {
+		if err := register(); err != nil {
+			_ = g.Close()
+			return nil, err
+		}
 	}
 
 	authz := opts.Authorizer
 	if authz == nil {
-		authz = LoopbackOnly{}
+		authz = &BearerAuthorizer{Tokens: g.issuer, Directory: directory, MaxBody: cfg.MaxBodyBytes, Now: opts.Now, Log: log}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", withBodyLimit(cfg.MaxBodyBytes, withAuthorization(authz, api)))
+	// Signing in is how a caller gets a token: these two are open, and rate-limited instead.
+	mux.Handle("POST /v1/login:start", withBodyLimit(cfg.MaxBodyBytes, api))
+	mux.Handle("POST /v1/login:redeem", withBodyLimit(cfg.MaxBodyBytes, api))
+	browser.Register(mux)
+	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(keys.JWKS())
+	})
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.Document)
@@ -105,9 +220,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "NOT_FOUND", "No such path.")
 	})
-	g.handler = withRequestID(withSecurityHeaders(withAccessLog(log, mux)))
+	g.handler = withRequestID(withSecurityHeaders(withAccessLog(log, withCORS(cfg.HubOrigins, mux))))
 	return g, nil
 }
+
+// Issuer is the edge's token issuer; the bootstrap command signs its first token with it.
+func (g *Gateway) Issuer() tokens.Issuer { return g.issuer }
 
 func (g *Gateway) dial(addr, service string, tlsConfig *tls.Config) (*grpc.ClientConn, error) {
 	conn, err := grpcclient.Dial(addr, tlsConfig)
@@ -121,11 +239,15 @@ func (g *Gateway) dial(addr, service string, tlsConfig *tls.Config) (*grpc.Clien
 // Handler is the edge's HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-// readyz answers 200 when every backend reports SERVING, else 503 naming the ones that do not.
+// readyz answers 200 when every backend reports SERVING and the ephemeral store answers, else 503
+// naming what does not.
 func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	var notReady []string
+	if err := g.store.Ping(ctx); err != nil {
+		notReady = append(notReady, "ephemeral store")
+	}
 	for _, b := range g.backends {
 		resp, err := b.checker.Check(ctx, &healthpb.HealthCheckRequest{Service: b.name})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -146,6 +268,11 @@ func (g *Gateway) Close() error {
 	var errs []error
 	for _, b := range g.backends {
 		errs = append(errs, b.conn.Close())
+	}
+	g.backends = nil
+	if g.store != nil {
+		errs = append(errs, g.store.Close())
+		g.store = nil
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,6 @@
 // Package ssod runs the whole suite in one process: every service on its own loopback port, talking
 // to the others over gRPC exactly as separate deployments do, and the REST edge in front. On the
-// embedded defaults it needs nothing but a folder for its SQLite files.
+// embedded defaults it needs nothing but a folder for its SQLite files and development keys.
 package ssod
 
 import (
@@ -13,44 +13,90 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/iechor/sso/services/assertion"
+	"github.com/iechor/sso/services/connection"
 	"github.com/iechor/sso/services/domain"
 	"github.com/iechor/sso/services/gateway"
+	"github.com/iechor/sso/services/gateway/tokens"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/provisioning"
 )
 
 // Config is the configuration of every service in the process.
 type Config struct {
-	// DataDir holds the SQLite files when no DATABASE_URL is set (DATA_DIR).
+	// DataDir holds the SQLite files and the development keys (DATA_DIR).
 	DataDir string `json:"data_dir"`
 	// LogLevel is debug, info, warn or error (LOG_LEVEL).
-	LogLevel string         `json:"log_level"`
-	Domain   domain.Config  `json:"domain"`
-	Gateway  gateway.Config `json:"gateway"`
+	LogLevel string `json:"log_level"`
+	// PublicBaseURLFromListener is set when PUBLIC_BASE_URL is not: the edge's URL is then
+	// http://{the address the gateway listens on}.
+	PublicBaseURLFromListener bool                `json:"public_base_url_from_listener"`
+	Domain                    domain.Config       `json:"domain"`
+	Provisioning              provisioning.Config `json:"provisioning"`
+	Connection                connection.Config   `json:"connection"`
+	Assertion                 assertion.Config    `json:"assertion"`
+	Gateway                   gateway.Config      `json:"gateway"`
 }
 
-// LoadConfig reads every service's configuration from one environment. Without DATABASE_URL (or a
-// service's own *_DATABASE_URL), each service gets its own SQLite file under DATA_DIR.
+// services with a durable store, and the file each gets under DATA_DIR without a database URL.
+var stores = []string{"DOMAIN", "PROVISIONING", "CONNECTION", "ASSERTION"}
+
+// LoadConfig reads every service's configuration from one environment. Where a standalone service
+// would require a value, the all-in-one binary supplies a development default under DATA_DIR:
+// a SQLite file per service (unless DATABASE_URL or <SERVICE>_DATABASE_URL is set), an encryption
+// key for the connection service and a signing key for access tokens (created on first start), and
+// the in-process ephemeral store (unless Redis is configured).
 func LoadConfig(lookup config.Lookup) (Config, error) {
 	base := config.NewReader(lookup)
 	dataDir := base.String("DATA_DIR", "./data")
-	withDefaults := func(name string) (string, bool) {
+	set := func(name string) bool {
+		v, ok := lookup(name)
+		return ok && v != ""
+	}
+	defaults := map[string]string{}
+	for _, svc := range stores {
+		if !set(svc+"_DATABASE_URL") && !set("DATABASE_URL") {
+			defaults[svc+"_DATABASE_URL"] = "sqlite:" + filepath.Join(dataDir, lowerASCII(svc)+".db")
+		}
+	}
+	if !set("ENCRYPTION_KEY") && !set("ENCRYPTION_KEY_FILE") {
+		path := filepath.Join(dataDir, "encryption.key")
+		if _, err := connection.EnsureDevelopmentKey(path); err != nil {
+			return Config{}, fmt.Errorf("development encryption key: %w", err)
+		}
+		defaults["ENCRYPTION_KEY_FILE"] = path
+	}
+	if !set("GATEWAY_SIGNING_KEYS_FILE") {
+		path := filepath.Join(dataDir, "signing-keys.pem")
+		if _, err := tokens.EnsureKeyFile(path); err != nil {
+			return Config{}, fmt.Errorf("development signing key: %w", err)
+		}
+		defaults["GATEWAY_SIGNING_KEYS_FILE"] = path
+	}
+	if !set("REDIS_URL") && !set("REDIS_SENTINEL_ADDRS") && !set("REDIS_CLUSTER_ADDRS") {
+		defaults["EPHEMERAL_STORE"] = "memory"
+	}
+	r := config.NewReader(func(name string) (string, bool) {
 		if v, ok := lookup(name); ok && v != "" {
 			return v, true
 		}
-		if name == "DOMAIN_DATABASE_URL" {
-			if v, ok := lookup("DATABASE_URL"); ok && v != "" {
-				return v, true
-			}
-			return "sqlite:" + filepath.Join(dataDir, "domain.db"), true
-		}
-		return "", false
-	}
-	r := config.NewReader(withDefaults)
+		v, ok := defaults[name]
+		return v, ok
+	})
+	c := Config{DataDir: dataDir, LogLevel: r.String("LOG_LEVEL", "info"), PublicBaseURLFromListener: !set("PUBLIC_BASE_URL")}
 	var errs []error
-	c := Config{DataDir: dataDir, LogLevel: r.String("LOG_LEVEL", "info")}
 	var err error
 	if c.Domain, err = domain.LoadConfig(r); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Provisioning, err = provisioning.LoadConfig(r); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Connection, err = connection.LoadConfig(r); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Assertion, err = assertion.LoadConfig(r); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Gateway, err = gateway.LoadConfig(r); err != nil {
@@ -59,46 +105,106 @@ func LoadConfig(lookup config.Lookup) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
 // Suite is the running process.
 type Suite struct {
-	// GatewayAddr and DomainAddr are where the edge and the domain service listen.
-	GatewayAddr string
-	DomainAddr  string
+	// Where each part listens.
+	GatewayAddr, DomainAddr, ProvisioningAddr, ConnectionAddr, AssertionAddr string
+	// PublicBaseURL is the edge's URL.
+	PublicBaseURL string
+	// Gateway is the running edge (its token issuer signs the bootstrap token).
+	Gateway *gateway.Gateway
 
 	group *errgroup.Group
+}
+
+type listeners struct{ domain, provisioning, connection, assertion, gateway net.Listener }
+
+func (l listeners) close() {
+	for _, x := range []net.Listener{l.domain, l.provisioning, l.connection, l.assertion, l.gateway} {
+		if x != nil {
+			_ = x.Close()
+		}
+	}
 }
 
 // Start listens on every configured address (port 0 picks a free one), points the services at each
 // other's actual addresses, and serves until ctx ends. Wait returns the first error.
 func Start(ctx context.Context, cfg Config, log *slog.Logger, opts gateway.Options) (*Suite, error) {
-	reg := metrics.NewRegistry()
-	domainLis, err := net.Listen("tcp", cfg.Domain.ListenAddr)
-	if err != nil {
-		return nil, fmt.Errorf("domain service: %w", err)
+	var l listeners
+	var err error
+	for _, x := range []struct {
+		lis  *net.Listener
+		addr string
+	}{
+		{&l.domain, cfg.Domain.ListenAddr}, {&l.provisioning, cfg.Provisioning.ListenAddr},
+		{&l.connection, cfg.Connection.ListenAddr}, {&l.assertion, cfg.Assertion.ListenAddr},
+		{&l.gateway, cfg.Gateway.ListenAddr},
+	} {
+		if *x.lis, err = net.Listen("tcp", x.addr); err != nil {
+			l.close()
+			return nil, fmt.Errorf("listen %s: %w", x.addr, err)
+		}
 	}
+	addr := func(x net.Listener) string { return x.Addr().String() }
+	if cfg.PublicBaseURLFromListener {
+		cfg.Gateway.PublicBaseURL = "http://" + addr(l.gateway)
+		cfg.Connection.PublicBaseURL = cfg.Gateway.PublicBaseURL
+	}
+	cfg.Provisioning.DomainAddr = addr(l.domain)
+	cfg.Connection.DomainAddr, cfg.Connection.ProvisioningAddr = addr(l.domain), addr(l.provisioning)
+	cfg.Assertion.ConnectionAddr = addr(l.connection)
+	cfg.Gateway.DomainAddr, cfg.Gateway.ProvisioningAddr = addr(l.domain), addr(l.provisioning)
+	cfg.Gateway.ConnectionAddr, cfg.Gateway.AssertionAddr = addr(l.connection), addr(l.assertion)
+	opts.AllowInProcessStore = true
+
+	reg := metrics.NewRegistry()
 	domainSvc, err := domain.New(ctx, cfg.Domain, log.With("component", "domain"), reg)
 	if err != nil {
-		_ = domainLis.Close()
+		l.close()
 		return nil, err
 	}
-	cfg.Gateway.DomainAddr = domainLis.Addr().String()
-
-	gwLis, err := net.Listen("tcp", cfg.Gateway.ListenAddr)
+	provisioningSvc, err := provisioning.New(ctx, cfg.Provisioning, log.With("component", "provisioning"), reg)
 	if err != nil {
-		_ = domainLis.Close()
-		return nil, fmt.Errorf("gateway: %w", err)
+		l.close()
+		return nil, err
+	}
+	connectionSvc, err := connection.New(ctx, cfg.Connection, log.With("component", "connection"), reg)
+	if err != nil {
+		l.close()
+		return nil, err
+	}
+	assertionSvc, err := assertion.New(ctx, cfg.Assertion, log.With("component", "assertion"), reg)
+	if err != nil {
+		l.close()
+		return nil, err
 	}
 	gw, err := gateway.New(ctx, cfg.Gateway, log.With("component", "gateway"), reg, opts)
 	if err != nil {
-		_ = domainLis.Close()
-		_ = gwLis.Close()
+		l.close()
 		return nil, err
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return domainSvc.Serve(gctx, domainLis) })
-	g.Go(func() error { return gw.Serve(gctx, gwLis) })
-	return &Suite{GatewayAddr: gwLis.Addr().String(), DomainAddr: domainLis.Addr().String(), group: g}, nil
+	g.Go(func() error { return domainSvc.Serve(gctx, l.domain) })
+	g.Go(func() error { return provisioningSvc.Serve(gctx, l.provisioning) })
+	g.Go(func() error { return connectionSvc.Serve(gctx, l.connection) })
+	g.Go(func() error { return assertionSvc.Serve(gctx, l.assertion) })
+	g.Go(func() error { return gw.Serve(gctx, l.gateway) })
+	return &Suite{
+		GatewayAddr: addr(l.gateway), DomainAddr: addr(l.domain), ProvisioningAddr: addr(l.provisioning),
+		ConnectionAddr: addr(l.connection), AssertionAddr: addr(l.assertion),
+		PublicBaseURL: cfg.Gateway.PublicBaseURL, Gateway: gw, group: g,
+	}, nil
 }
 
 // Wait blocks until every service has stopped and returns the first error.

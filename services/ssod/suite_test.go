@@ -15,18 +15,24 @@ import (
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
+	"github.com/iechor/sso/services/provisioning"
 	"github.com/iechor/sso/services/ssod"
 )
 
 // running is the suite started as `make run` starts it, on free loopback ports.
 type running struct {
-	base string
-	stop func()
+	base  string
+	cfg   ssod.Config
+	suite *ssod.Suite
+	stop  func()
 }
 
-func startSuite(t *testing.T, env map[string]string) *running {
+func startSuite(t testing.TB, env map[string]string) *running {
 	t.Helper()
-	full := map[string]string{"DOMAIN_LISTEN_ADDR": "127.0.0.1:0", "GATEWAY_LISTEN_ADDR": "127.0.0.1:0"}
+	full := map[string]string{
+		"DOMAIN_LISTEN_ADDR": "127.0.0.1:0", "PROVISIONING_LISTEN_ADDR": "127.0.0.1:0", "CONNECTION_LISTEN_ADDR": "127.0.0.1:0",
+		"ASSERTION_LISTEN_ADDR": "127.0.0.1:0", "GATEWAY_LISTEN_ADDR": "127.0.0.1:0",
+	}
 	for k, v := range env {
 		full[k] = v
 	}
@@ -52,7 +58,17 @@ func startSuite(t *testing.T, env map[string]string) *running {
 		}
 	}
 	t.Cleanup(stop)
-	return &running{base: "http://" + suite.GatewayAddr, stop: stop}
+	return &running{base: suite.PublicBaseURL, cfg: cfg, suite: suite, stop: stop}
+}
+
+// bootstrap creates a company or organization with its owner and returns the owner's token.
+func (r *running) bootstrap(t testing.TB, req provisioning.BootstrapRequest) (provisioning.BootstrapResult, string) {
+	t.Helper()
+	res, token, err := ssod.Bootstrap(context.Background(), r.cfg, r.base, req, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, token
 }
 
 type reply struct {
@@ -61,13 +77,16 @@ type reply struct {
 	raw    string
 }
 
-func (r *running) call(t *testing.T, method, path, body string) reply {
+func (r *running) call(t testing.TB, token, method, path, body string) reply {
 	t.Helper()
 	req, err := http.NewRequest(method, r.base+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -111,10 +130,15 @@ func TestDomainVerificationEndToEndOverREST(t *testing.T) {
 			env["DATABASE_URL"] = b.DSN(t)
 		}
 		s := startSuite(t, env)
+		_, acmeToken := s.bootstrap(t, provisioning.BootstrapRequest{Company: "acme", OwnerEmail: "owner@acme.example"})
+		_, soloToken := s.bootstrap(t, provisioning.BootstrapRequest{Organization: "solo", OwnerEmail: "owner@solo.example"})
+		_, rivalToken := s.bootstrap(t, provisioning.BootstrapRequest{Company: "rival", OwnerEmail: "owner@rival.example"})
+		tokenOf := map[string]string{"companies/acme": acmeToken, "organizations/solo": soloToken}
 
 		for _, owner := range []string{"companies/acme", "organizations/solo"} {
+			token := tokenOf[owner]
 			domainName := strings.ReplaceAll(owner, "/", "-") + ".example"
-			created := s.call(t, "POST", "/v1/"+owner+"/domains", `{"domainName":"`+strings.ToUpper(domainName)+`"}`)
+			created := s.call(t, token, "POST", "/v1/"+owner+"/domains", `{"domainName":"`+strings.ToUpper(domainName)+`"}`)
 			if created.status != 200 {
 				t.Fatalf("create: %d %s", created.status, created.raw)
 			}
@@ -124,16 +148,16 @@ func TestDomainVerificationEndToEndOverREST(t *testing.T) {
 				t.Fatalf("created %s", created.raw)
 			}
 
-			early := s.call(t, "POST", "/v1/"+name+":verify", `{}`)
+			early := s.call(t, token, "POST", "/v1/"+name+":verify", `{}`)
 			if early.status != 400 || early.reason() != "DNS_NXDOMAIN" {
 				t.Fatalf("verify before publishing: %d %s", early.status, early.raw)
 			}
 			dns.SetTXT(domainName, "v=spf1 -all", value)
-			verified := s.call(t, "POST", "/v1/"+name+":verify", `{}`)
+			verified := s.call(t, token, "POST", "/v1/"+name+":verify", `{}`)
 			if verified.status != 200 || field(verified.body, "domain", "state") != "DOMAIN_STATE_VERIFIED" {
 				t.Fatalf("verify: %d %s", verified.status, verified.raw)
 			}
-			attempts := s.call(t, "GET", "/v1/"+name+"/attempts", "")
+			attempts := s.call(t, token, "GET", "/v1/"+name+"/attempts", "")
 			if list, _ := attempts.body["attempts"].([]any); attempts.status != 200 || len(list) != 2 {
 				t.Fatalf("attempts: %d %s", attempts.status, attempts.raw)
 			}
@@ -142,29 +166,33 @@ func TestDomainVerificationEndToEndOverREST(t *testing.T) {
 		// Restart: what was verified stays verified.
 		s.stop()
 		s = startSuite(t, env)
-		got := s.call(t, "GET", "/v1/companies/acme/domains/companies-acme.example", "")
+		// The edge's address changed with the restart, and with it the tokens' issuer: sign in again.
+		_, acmeToken = s.bootstrap(t, provisioning.BootstrapRequest{Company: "acme", OwnerEmail: "owner@acme.example"})
+		_, soloToken = s.bootstrap(t, provisioning.BootstrapRequest{Organization: "solo", OwnerEmail: "owner@solo.example"})
+		_, rivalToken = s.bootstrap(t, provisioning.BootstrapRequest{Company: "rival", OwnerEmail: "owner@rival.example"})
+		got := s.call(t, acmeToken, "GET", "/v1/companies/acme/domains/companies-acme.example", "")
 		if got.status != 200 || field(got.body, "domain", "state") != "DOMAIN_STATE_VERIFIED" {
 			t.Fatalf("after restart: %d %s", got.status, got.raw)
 		}
-		list := s.call(t, "GET", "/v1/organizations/solo/domains?state=DOMAIN_STATE_VERIFIED", "")
+		list := s.call(t, soloToken, "GET", "/v1/organizations/solo/domains?state=DOMAIN_STATE_VERIFIED", "")
 		if ds, _ := list.body["domains"].([]any); list.status != 200 || len(ds) != 1 {
 			t.Fatalf("list verified: %d %s", list.status, list.raw)
 		}
 
 		// Another owner cannot verify a claimed domain, and is not told who holds it.
-		rival := s.call(t, "POST", "/v1/companies/rival/domains", `{"domainName":"companies-acme.example"}`)
+		rival := s.call(t, rivalToken, "POST", "/v1/companies/rival/domains", `{"domainName":"companies-acme.example"}`)
 		rivalValue, _ := field(rival.body, "domain", "txtRecord", "value").(string)
 		dns.SetTXT("companies-acme.example", rivalValue)
-		claimed := s.call(t, "POST", "/v1/companies/rival/domains/companies-acme.example:verify", `{}`)
+		claimed := s.call(t, rivalToken, "POST", "/v1/companies/rival/domains/companies-acme.example:verify", `{}`)
 		if claimed.status != 400 || claimed.reason() != "DOMAIN_CLAIMED" || strings.Contains(claimed.raw, "acme\"") {
 			t.Fatalf("rival verify: %d %s", claimed.status, claimed.raw)
 		}
 
-		del := s.call(t, "DELETE", "/v1/companies/acme/domains/companies-acme.example", "")
+		del := s.call(t, acmeToken, "DELETE", "/v1/companies/acme/domains/companies-acme.example", "")
 		if del.status != 200 {
 			t.Fatalf("delete: %d %s", del.status, del.raw)
 		}
-		gone := s.call(t, "GET", "/v1/companies/acme/domains/companies-acme.example", "")
+		gone := s.call(t, acmeToken, "GET", "/v1/companies/acme/domains/companies-acme.example", "")
 		if gone.status != 404 || gone.reason() != "DOMAIN_NOT_FOUND" {
 			t.Fatalf("after delete: %d %s", gone.status, gone.raw)
 		}
@@ -173,6 +201,7 @@ func TestDomainVerificationEndToEndOverREST(t *testing.T) {
 
 func TestTheEdgeRefusesBadInputWithTypedErrors(t *testing.T) {
 	s := startSuite(t, map[string]string{"DATA_DIR": t.TempDir(), "DNS_RESOLVER": dnstest.Start(t).Addr()})
+	_, token := s.bootstrap(t, provisioning.BootstrapRequest{Company: "acme", OwnerEmail: "owner@acme.example"})
 	for _, tc := range []struct {
 		name, method, path, body string
 		status                   int
@@ -189,30 +218,30 @@ func TestTheEdgeRefusesBadInputWithTypedErrors(t *testing.T) {
 		{"an unknown domain", "GET", "/v1/companies/acme/domains/unknown.example", "", 404, "DOMAIN_NOT_FOUND"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := s.call(t, tc.method, tc.path, tc.body)
+			r := s.call(t, token, tc.method, tc.path, tc.body)
 			if r.status != tc.status || r.reason() != tc.reason {
 				t.Fatalf("%d %s, want %d %s", r.status, r.raw, tc.status, tc.reason)
 			}
 		})
 	}
-	if list := s.call(t, "GET", "/v1/companies/acme/domains", ""); len(list.body) != 0 {
+	if list := s.call(t, token, "GET", "/v1/companies/acme/domains", ""); len(list.body) != 0 {
 		t.Fatalf("refused calls left domains behind: %s", list.raw)
 	}
 }
 
 func TestTheEdgeServesHealthReadinessAndTheOpenAPIDocument(t *testing.T) {
 	s := startSuite(t, map[string]string{"DATA_DIR": t.TempDir(), "DNS_RESOLVER": dnstest.Start(t).Addr()})
-	if r := s.call(t, "GET", "/healthz", ""); r.status != 200 {
+	if r := s.call(t, "", "GET", "/healthz", ""); r.status != 200 {
 		t.Fatalf("healthz %d", r.status)
 	}
-	r := s.call(t, "GET", "/openapi.json", "")
+	r := s.call(t, "", "GET", "/openapi.json", "")
 	paths, _ := r.body["paths"].(map[string]any)
 	if r.status != 200 || paths["/v1/{parent}/domains"] == nil || paths["/v1/{name}:verify"] == nil {
 		t.Fatalf("openapi.json: %d, paths %v", r.status, keys(paths))
 	}
 	deadline := 50
 	for {
-		r := s.call(t, "GET", "/readyz", "")
+		r := s.call(t, "", "GET", "/readyz", "")
 		if r.status == 200 {
 			break
 		}
@@ -221,7 +250,7 @@ func TestTheEdgeServesHealthReadinessAndTheOpenAPIDocument(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	m := s.call(t, "GET", "/metrics", "")
+	m := s.call(t, "", "GET", "/metrics", "")
 	if m.status != 200 || !bytes.Contains([]byte(m.raw), []byte("grpc_server_handled_total")) {
 		t.Fatalf("metrics: %d", m.status)
 	}

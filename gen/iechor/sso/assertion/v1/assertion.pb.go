@@ -453,9 +453,12 @@ type ValidateSamlResponseResponse struct {
 	FlowData []byte `protobuf:"bytes,2,opt,name=flow_data,json=flowData,proto3" json:"flow_data,omitempty"`
 	TestMode bool   `protobuf:"varint,3,opt,name=test_mode,json=testMode,proto3" json:"test_mode,omitempty"`
 	// The recorded attempt.
-	AttemptId     string `protobuf:"bytes,4,opt,name=attempt_id,json=attemptId,proto3" json:"attempt_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AttemptId string `protobuf:"bytes,4,opt,name=attempt_id,json=attemptId,proto3" json:"attempt_id,omitempty"`
+	// The connection's provisioning settings from the configuration that accepted the response, so
+	// that the caller provisions by the same version of the connection.
+	ConnectionSettings *ConnectionSettings `protobuf:"bytes,5,opt,name=connection_settings,json=connectionSettings,proto3" json:"connection_settings,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ValidateSamlResponseResponse) Reset() {
@@ -516,6 +519,107 @@ func (x *ValidateSamlResponseResponse) GetAttemptId() string {
 	return ""
 }
 
+func (x *ValidateSamlResponseResponse) GetConnectionSettings() *ConnectionSettings {
+	if x != nil {
+		return x.ConnectionSettings
+	}
+	return nil
+}
+
+// What a connection allows at provisioning time.
+type ConnectionSettings struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	JitEnabled bool                   `protobuf:"varint,1,opt,name=jit_enabled,json=jitEnabled,proto3" json:"jit_enabled,omitempty"`
+	// companies/{c} or organizations/{o}
+	Owner                 string   `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	Organizations         []string `protobuf:"bytes,3,rep,name=organizations,proto3" json:"organizations,omitempty"`
+	DefaultOrganization   string   `protobuf:"bytes,4,opt,name=default_organization,json=defaultOrganization,proto3" json:"default_organization,omitempty"`
+	DefaultTeam           string   `protobuf:"bytes,5,opt,name=default_team,json=defaultTeam,proto3" json:"default_team,omitempty"`
+	HonorIdpRoles         bool     `protobuf:"varint,6,opt,name=honor_idp_roles,json=honorIdpRoles,proto3" json:"honor_idp_roles,omitempty"`
+	DefaultSessionMinutes int32    `protobuf:"varint,7,opt,name=default_session_minutes,json=defaultSessionMinutes,proto3" json:"default_session_minutes,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *ConnectionSettings) Reset() {
+	*x = ConnectionSettings{}
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectionSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectionSettings) ProtoMessage() {}
+
+func (x *ConnectionSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectionSettings.ProtoReflect.Descriptor instead.
+func (*ConnectionSettings) Descriptor() ([]byte, []int) {
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ConnectionSettings) GetJitEnabled() bool {
+	if x != nil {
+		return x.JitEnabled
+	}
+	return false
+}
+
+func (x *ConnectionSettings) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ConnectionSettings) GetOrganizations() []string {
+	if x != nil {
+		return x.Organizations
+	}
+	return nil
+}
+
+func (x *ConnectionSettings) GetDefaultOrganization() string {
+	if x != nil {
+		return x.DefaultOrganization
+	}
+	return ""
+}
+
+func (x *ConnectionSettings) GetDefaultTeam() string {
+	if x != nil {
+		return x.DefaultTeam
+	}
+	return ""
+}
+
+func (x *ConnectionSettings) GetHonorIdpRoles() bool {
+	if x != nil {
+		return x.HonorIdpRoles
+	}
+	return false
+}
+
+func (x *ConnectionSettings) GetDefaultSessionMinutes() int32 {
+	if x != nil {
+		return x.DefaultSessionMinutes
+	}
+	return 0
+}
+
 // One sign-in attempt.
 type LoginAttempt struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -540,7 +644,7 @@ type LoginAttempt struct {
 
 func (x *LoginAttempt) Reset() {
 	*x = LoginAttempt{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[5]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +656,7 @@ func (x *LoginAttempt) String() string {
 func (*LoginAttempt) ProtoMessage() {}
 
 func (x *LoginAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[5]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +669,7 @@ func (x *LoginAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginAttempt.ProtoReflect.Descriptor instead.
 func (*LoginAttempt) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{5}
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LoginAttempt) GetName() string {
@@ -657,7 +761,7 @@ type ListLoginAttemptsRequest struct {
 
 func (x *ListLoginAttemptsRequest) Reset() {
 	*x = ListLoginAttemptsRequest{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[6]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +773,7 @@ func (x *ListLoginAttemptsRequest) String() string {
 func (*ListLoginAttemptsRequest) ProtoMessage() {}
 
 func (x *ListLoginAttemptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[6]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +786,7 @@ func (x *ListLoginAttemptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLoginAttemptsRequest.ProtoReflect.Descriptor instead.
 func (*ListLoginAttemptsRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{6}
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListLoginAttemptsRequest) GetParent() string {
@@ -716,7 +820,7 @@ type ListLoginAttemptsResponse struct {
 
 func (x *ListLoginAttemptsResponse) Reset() {
 	*x = ListLoginAttemptsResponse{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[7]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +832,7 @@ func (x *ListLoginAttemptsResponse) String() string {
 func (*ListLoginAttemptsResponse) ProtoMessage() {}
 
 func (x *ListLoginAttemptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[7]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +845,7 @@ func (x *ListLoginAttemptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLoginAttemptsResponse.ProtoReflect.Descriptor instead.
 func (*ListLoginAttemptsResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{7}
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListLoginAttemptsResponse) GetLoginAttempts() []*LoginAttempt {
@@ -804,13 +908,23 @@ const file_iechor_sso_assertion_v1_assertion_proto_rawDesc = "" +
 	"\rsession_index\x18\v \x01(\tR\fsessionIndex\x12?\n" +
 	"\rauthn_instant\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\fauthnInstant\x12\x16\n" +
 	"\x06issuer\x18\r \x01(\tR\x06issuer\x12!\n" +
-	"\fassertion_id\x18\x0e \x01(\tR\vassertionId\"\xbf\x01\n" +
+	"\fassertion_id\x18\x0e \x01(\tR\vassertionId\"\x9d\x02\n" +
 	"\x1cValidateSamlResponseResponse\x12F\n" +
 	"\bidentity\x18\x01 \x01(\v2*.iechor.sso.assertion.v1.ValidatedIdentityR\bidentity\x12\x1b\n" +
 	"\tflow_data\x18\x02 \x01(\fR\bflowData\x12\x1b\n" +
 	"\ttest_mode\x18\x03 \x01(\bR\btestMode\x12\x1d\n" +
 	"\n" +
-	"attempt_id\x18\x04 \x01(\tR\tattemptId\"\xd7\x02\n" +
+	"attempt_id\x18\x04 \x01(\tR\tattemptId\x12\\\n" +
+	"\x13connection_settings\x18\x05 \x01(\v2+.iechor.sso.assertion.v1.ConnectionSettingsR\x12connectionSettings\"\xa7\x02\n" +
+	"\x12ConnectionSettings\x12\x1f\n" +
+	"\vjit_enabled\x18\x01 \x01(\bR\n" +
+	"jitEnabled\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\tR\x05owner\x12$\n" +
+	"\rorganizations\x18\x03 \x03(\tR\rorganizations\x121\n" +
+	"\x14default_organization\x18\x04 \x01(\tR\x13defaultOrganization\x12!\n" +
+	"\fdefault_team\x18\x05 \x01(\tR\vdefaultTeam\x12&\n" +
+	"\x0fhonor_idp_roles\x18\x06 \x01(\bR\rhonorIdpRoles\x126\n" +
+	"\x17default_session_minutes\x18\a \x01(\x05R\x15defaultSessionMinutes\"\xd7\x02\n" +
 	"\fLoginAttempt\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
 	"\fattempt_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vattemptTime\x12\x18\n" +
@@ -855,7 +969,7 @@ func file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP() []byte {
 }
 
 var file_iechor_sso_assertion_v1_assertion_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_iechor_sso_assertion_v1_assertion_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_iechor_sso_assertion_v1_assertion_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_iechor_sso_assertion_v1_assertion_proto_goTypes = []any{
 	(FixBy)(0),                           // 0: iechor.sso.assertion.v1.FixBy
 	(*BeginSamlLoginRequest)(nil),        // 1: iechor.sso.assertion.v1.BeginSamlLoginRequest
@@ -863,29 +977,31 @@ var file_iechor_sso_assertion_v1_assertion_proto_goTypes = []any{
 	(*ValidateSamlResponseRequest)(nil),  // 3: iechor.sso.assertion.v1.ValidateSamlResponseRequest
 	(*ValidatedIdentity)(nil),            // 4: iechor.sso.assertion.v1.ValidatedIdentity
 	(*ValidateSamlResponseResponse)(nil), // 5: iechor.sso.assertion.v1.ValidateSamlResponseResponse
-	(*LoginAttempt)(nil),                 // 6: iechor.sso.assertion.v1.LoginAttempt
-	(*ListLoginAttemptsRequest)(nil),     // 7: iechor.sso.assertion.v1.ListLoginAttemptsRequest
-	(*ListLoginAttemptsResponse)(nil),    // 8: iechor.sso.assertion.v1.ListLoginAttemptsResponse
-	(*timestamppb.Timestamp)(nil),        // 9: google.protobuf.Timestamp
+	(*ConnectionSettings)(nil),           // 6: iechor.sso.assertion.v1.ConnectionSettings
+	(*LoginAttempt)(nil),                 // 7: iechor.sso.assertion.v1.LoginAttempt
+	(*ListLoginAttemptsRequest)(nil),     // 8: iechor.sso.assertion.v1.ListLoginAttemptsRequest
+	(*ListLoginAttemptsResponse)(nil),    // 9: iechor.sso.assertion.v1.ListLoginAttemptsResponse
+	(*timestamppb.Timestamp)(nil),        // 10: google.protobuf.Timestamp
 }
 var file_iechor_sso_assertion_v1_assertion_proto_depIdxs = []int32{
-	9, // 0: iechor.sso.assertion.v1.BeginSamlLoginResponse.expire_time:type_name -> google.protobuf.Timestamp
-	9, // 1: iechor.sso.assertion.v1.ValidatedIdentity.authn_instant:type_name -> google.protobuf.Timestamp
-	4, // 2: iechor.sso.assertion.v1.ValidateSamlResponseResponse.identity:type_name -> iechor.sso.assertion.v1.ValidatedIdentity
-	9, // 3: iechor.sso.assertion.v1.LoginAttempt.attempt_time:type_name -> google.protobuf.Timestamp
-	0, // 4: iechor.sso.assertion.v1.LoginAttempt.fix_by:type_name -> iechor.sso.assertion.v1.FixBy
-	6, // 5: iechor.sso.assertion.v1.ListLoginAttemptsResponse.login_attempts:type_name -> iechor.sso.assertion.v1.LoginAttempt
-	1, // 6: iechor.sso.assertion.v1.AssertionService.BeginSamlLogin:input_type -> iechor.sso.assertion.v1.BeginSamlLoginRequest
-	3, // 7: iechor.sso.assertion.v1.AssertionService.ValidateSamlResponse:input_type -> iechor.sso.assertion.v1.ValidateSamlResponseRequest
-	7, // 8: iechor.sso.assertion.v1.AssertionService.ListLoginAttempts:input_type -> iechor.sso.assertion.v1.ListLoginAttemptsRequest
-	2, // 9: iechor.sso.assertion.v1.AssertionService.BeginSamlLogin:output_type -> iechor.sso.assertion.v1.BeginSamlLoginResponse
-	5, // 10: iechor.sso.assertion.v1.AssertionService.ValidateSamlResponse:output_type -> iechor.sso.assertion.v1.ValidateSamlResponseResponse
-	8, // 11: iechor.sso.assertion.v1.AssertionService.ListLoginAttempts:output_type -> iechor.sso.assertion.v1.ListLoginAttemptsResponse
-	9, // [9:12] is the sub-list for method output_type
-	6, // [6:9] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	10, // 0: iechor.sso.assertion.v1.BeginSamlLoginResponse.expire_time:type_name -> google.protobuf.Timestamp
+	10, // 1: iechor.sso.assertion.v1.ValidatedIdentity.authn_instant:type_name -> google.protobuf.Timestamp
+	4,  // 2: iechor.sso.assertion.v1.ValidateSamlResponseResponse.identity:type_name -> iechor.sso.assertion.v1.ValidatedIdentity
+	6,  // 3: iechor.sso.assertion.v1.ValidateSamlResponseResponse.connection_settings:type_name -> iechor.sso.assertion.v1.ConnectionSettings
+	10, // 4: iechor.sso.assertion.v1.LoginAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	0,  // 5: iechor.sso.assertion.v1.LoginAttempt.fix_by:type_name -> iechor.sso.assertion.v1.FixBy
+	7,  // 6: iechor.sso.assertion.v1.ListLoginAttemptsResponse.login_attempts:type_name -> iechor.sso.assertion.v1.LoginAttempt
+	1,  // 7: iechor.sso.assertion.v1.AssertionService.BeginSamlLogin:input_type -> iechor.sso.assertion.v1.BeginSamlLoginRequest
+	3,  // 8: iechor.sso.assertion.v1.AssertionService.ValidateSamlResponse:input_type -> iechor.sso.assertion.v1.ValidateSamlResponseRequest
+	8,  // 9: iechor.sso.assertion.v1.AssertionService.ListLoginAttempts:input_type -> iechor.sso.assertion.v1.ListLoginAttemptsRequest
+	2,  // 10: iechor.sso.assertion.v1.AssertionService.BeginSamlLogin:output_type -> iechor.sso.assertion.v1.BeginSamlLoginResponse
+	5,  // 11: iechor.sso.assertion.v1.AssertionService.ValidateSamlResponse:output_type -> iechor.sso.assertion.v1.ValidateSamlResponseResponse
+	9,  // 12: iechor.sso.assertion.v1.AssertionService.ListLoginAttempts:output_type -> iechor.sso.assertion.v1.ListLoginAttemptsResponse
+	10, // [10:13] is the sub-list for method output_type
+	7,  // [7:10] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_iechor_sso_assertion_v1_assertion_proto_init() }
@@ -899,7 +1015,7 @@ func file_iechor_sso_assertion_v1_assertion_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_iechor_sso_assertion_v1_assertion_proto_rawDesc), len(file_iechor_sso_assertion_v1_assertion_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
