@@ -24,7 +24,8 @@ run: ## Run the whole suite in one process on the embedded defaults (SQLite and 
 .PHONY: build
 build: ## Build every service binary into ./bin.
 	@mkdir -p bin
-	go build -o bin/ ./services/ssod/cmd/ssod ./services/domain/cmd/domain ./services/gateway/cmd/gateway
+	go build -o bin/ ./services/ssod/cmd/ssod ./services/domain/cmd/domain ./services/provisioning/cmd/provisioning \
+		./services/connection/cmd/connection ./services/assertion/cmd/assertion ./services/gateway/cmd/gateway
 
 .PHONY: test
 test: browser ## Run every test against SQLite, the in-process store, and the local PostgreSQL and Redis when they answer.
@@ -42,7 +43,8 @@ browser: ## Install Debian's chromium for the end-to-end browser test when it is
 
 .PHONY: bench
 bench: ## Run the Go benchmarks that the README's performance table reports.
-	go test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+	go test -run '^$$' -bench . -benchmem -count 1 -skip BenchmarkSignIn $(PKGS)
+	go test -run '^$$' -bench BenchmarkSignIn -benchtime 1500x -count 1 ./services/ssod
 
 .PHONY: lint
 lint: $(BUF) $(GOOGLEAPIS) ## gofmt, go vet and buf lint.

@@ -55,7 +55,7 @@ func (s *server) CreateDomain(ctx context.Context, req *domainv1.CreateDomainReq
 		Token:       opaque.LowerToken(20),
 		State:       store.Pending,
 		CreateTime:  now,
-		NextCheck:   s.verifier.FirstCheck(now),
+		NextCheck:   s.verifier.FirstCheck(now).Truncate(time.Microsecond),
 		CheckUntil:  now.Add(s.checkWindow),
 	}
 	if err := s.store.Create(ctx, d); err != nil {

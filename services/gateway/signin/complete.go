@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"time"
 
+	"google.golang.org/grpc/metadata"
+
 	assertionv1 "github.com/iechor/sso/gen/iechor/sso/assertion/v1"
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
 	"github.com/iechor/sso/services/gateway/tokens"
@@ -69,7 +71,8 @@ func (f *Flow) complete(ctx context.Context, connectionID, samlResponse, relaySt
 	id := validated.GetIdentity()
 	// Provision by the same version of the connection that accepted the response.
 	settings := validated.GetConnectionSettings()
-	provisioned, err := f.Provisioning.ProvisionUser(ctx, &provisioningv1.ProvisionUserRequest{
+	// The edge provisions on the person's behalf: the audit log names it as the actor.
+	provisioned, err := f.Provisioning.ProvisionUser(metadata.AppendToOutgoingContext(ctx, "x-actor", "service:gateway"), &provisioningv1.ProvisionUserRequest{
 		Identity: &provisioningv1.Identity{
 			Connection: id.GetConnection(), Subject: id.GetSubject(), Email: id.GetEmail(), FullName: id.GetFullName(),
 			Groups: id.GetGroups(), IechorOrg: id.GetIechorOrg(), IechorTeam: id.GetIechorTeam(), IechorRole: id.GetIechorRole(),

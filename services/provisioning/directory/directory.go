@@ -155,6 +155,8 @@ func Grant(ctx context.Context, tx store.Tx, orgID, userID string, role store.Ro
 	if org.SeatLimit > 0 && org.SeatsUsed >= org.SeatLimit {
 		return store.Membership{}, false, &NoSeatsError{Organization: DisplayName(org)}
 	}
+	// The membership is returned as written, without the user's details: callers that show it read
+	// it back. Provisioning, on the path of every sign-in, does not.
 	m := store.Membership{Organization: orgID, User: userID, Role: role, CreateTime: now}
 	if err := tx.CreateMembership(ctx, m); err != nil {
 		if errors.Is(err, store.ErrMissingReference) {
@@ -162,8 +164,7 @@ func Grant(ctx context.Context, tx store.Tx, orgID, userID string, role store.Ro
 		}
 		return m, false, err
 	}
-	m, err = tx.GetMembership(ctx, orgID, userID)
-	return m, err == nil, err
+	return m, true, nil
 }
 
 // EnsureTeam creates a team unless it exists, and reports whether it did.
@@ -183,13 +184,12 @@ func EnsureTeam(ctx context.Context, tx store.Tx, orgID, teamID, displayName str
 // JoinTeam adds a member of an organization to one of its teams unless they are in it, and reports
 // whether it did.
 func JoinTeam(ctx context.Context, tx store.Tx, orgID, teamID, userID string, now time.Time) (bool, error) {
-	if _, err := tx.GetTeamMember(ctx, orgID, teamID, userID); err == nil {
-		return false, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return false, err
-	}
+	// One statement: the insert does nothing when the member is in the team already.
 	err := tx.AddTeamMember(ctx, store.TeamMember{Organization: orgID, Team: teamID, User: userID, CreateTime: now})
-	if errors.Is(err, store.ErrMissingReference) {
+	switch {
+	case errors.Is(err, store.ErrAlreadyExists):
+		return false, nil
+	case errors.Is(err, store.ErrMissingReference):
 		return false, ErrNotMember
 	}
 	return err == nil, err

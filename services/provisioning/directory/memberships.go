@@ -33,6 +33,9 @@ func (d *Directory) CreateMembership(ctx context.Context, actor Actor, orgID, us
 		if !added {
 			return Field("user", ErrAlreadyMember)
 		}
+		if m, err = tx.GetMembership(ctx, orgID, userID); err != nil {
+			return err
+		}
 		_, err = Record(ctx, tx, actor, now, Event{Action: "membership.create", Parent: orgName(orgID),
 			Resource: memberName(orgID, userID), Details: map[string]string{"user": userName(userID), "role": string(role)}})
 		return err
