@@ -62,11 +62,7 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		PruneInterval:      r.Duration("ASSERTION_PRUNE_INTERVAL", 10*time.Minute),
 		Ephemeral:          ephemeral.LoadConfig(r),
 		LogLevel:           r.String("LOG_LEVEL", "info"),
-		TLS: mtls.Files{
-			Cert: r.String("GRPC_TLS_CERT", ""),
-			Key:  r.String("GRPC_TLS_KEY", ""),
-			CA:   r.String("GRPC_TLS_CA", ""),
-		},
+		TLS:                mtls.Load(r),
 	}
 	if err := r.Err(); err != nil {
 		return c, err

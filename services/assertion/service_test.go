@@ -3,6 +3,7 @@ package assertion_test
 import (
 	"context"
 	"errors"
+	"github.com/iechor/sso/services/platform/ephemeral/ephemeraltest"
 	"net"
 	"net/url"
 	"strings"
@@ -21,7 +22,7 @@ import (
 	"github.com/iechor/sso/services/assertion/relaystate"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/ephemeral"
-	"github.com/iechor/sso/services/platform/grpcclient"
+	"github.com/iechor/sso/services/platform/grpcserver/grpcservertest"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/rpcerror"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
@@ -54,29 +55,12 @@ func start(t testing.TB, dsn string, eph ephemeral.Store) *env {
 	t.Helper()
 	conns := connectiontest.Start(t)
 	conns.Put(connectiontest.Fixture(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := assertion.New(ctx, testConfig(conns.Addr, dsn), logging.Discard(), nil,
+	svc, err := assertion.New(context.Background(), testConfig(conns.Addr, dsn), logging.Discard(), nil,
 		assertion.WithEphemeralStore(eph), assertion.WithClock(func() time.Time { return fixtures.Now }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Serve(ctx, lis) }()
-	conn, err := grpcclient.Dial(lis.Addr().String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	conn := grpcservertest.Serve(t, svc.Serve)
 	return &env{client: assertionv1.NewAssertionServiceClient(conn), health: healthpb.NewHealthClient(conn), conns: conns, relay: relaystate.New(eph)}
 }
 
@@ -122,7 +106,7 @@ func waitServing(t testing.TB, h healthpb.HealthClient, want healthpb.HealthChec
 func TestAssertionServiceOverGRPC(t *testing.T) {
 	ctx := context.Background()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
-		redis, _ := fixtures.Redis(t)
+		redis, _ := ephemeraltest.Redis(t)
 		e := start(t, b.DSN(t), redis)
 		waitServing(t, e.health, healthpb.HealthCheckResponse_SERVING)
 
@@ -377,7 +361,7 @@ func race(t *testing.T, n int, fn func(i int) error) map[string]int {
 }
 
 func TestAStoppedRedisFailsClosed(t *testing.T) {
-	e := start(t, sqlstoretest.SQLiteDSN(t), fixtures.DeadRedis(t))
+	e := start(t, sqlstoretest.SQLiteDSN(t), ephemeraltest.DeadRedis(t))
 	waitServing(t, e.health, healthpb.HealthCheckResponse_NOT_SERVING)
 	ctx := context.Background()
 	_, err := e.client.BeginSamlLogin(ctx, &assertionv1.BeginSamlLoginRequest{Connection: fixtures.ConnectionID, BrowserBinding: browser})
@@ -393,20 +377,14 @@ func TestAStoppedRedisFailsClosed(t *testing.T) {
 }
 
 func TestAnUnreachableConnectionServiceIsUnavailable(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := context.Background()
 	mem := ephemeral.NewMemory()
 	defer mem.Close()
 	svc, err := assertion.New(ctx, testConfig("127.0.0.1:1", sqlstoretest.SQLiteDSN(t)), logging.Discard(), nil, assertion.WithEphemeralStore(mem))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, _ := net.Listen("tcp", "127.0.0.1:0")
-	done := make(chan error, 1)
-	go func() { done <- svc.Serve(ctx, lis) }()
-	defer func() { cancel(); <-done }()
-	conn, _ := grpcclient.Dial(lis.Addr().String(), nil)
-	defer conn.Close()
+	conn := grpcservertest.Serve(t, svc.Serve)
 	cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 	defer ccancel()
 	_, err = assertionv1.NewAssertionServiceClient(conn).BeginSamlLogin(cctx, &assertionv1.BeginSamlLoginRequest{Connection: "conn_a", BrowserBinding: browser})

@@ -83,11 +83,7 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		MetadataAllowPrivate: r.Bool("CONNECTION_METADATA_ALLOW_PRIVATE", false),
 		PeerTimeout:          r.Duration("CONNECTION_PEER_TIMEOUT", 5*time.Second),
 		LogLevel:             r.String("LOG_LEVEL", "info"),
-		TLS: mtls.Files{
-			Cert: r.String("GRPC_TLS_CERT", ""),
-			Key:  r.String("GRPC_TLS_KEY", ""),
-			CA:   r.String("GRPC_TLS_CA", ""),
-		},
+		TLS:                  mtls.Load(r),
 	}
 	var errs []error
 	if file := r.String("ENCRYPTION_KEY_FILE", ""); file != "" {

@@ -20,7 +20,7 @@ import (
 	"github.com/iechor/sso/services/domain"
 	"github.com/iechor/sso/services/domain/dns/dnstest"
 	"github.com/iechor/sso/services/platform/config"
-	"github.com/iechor/sso/services/platform/grpcclient"
+	"github.com/iechor/sso/services/platform/grpcserver/grpcservertest"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/rpcerror"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
@@ -179,29 +179,11 @@ func (e *env) replica(t testing.TB, setups ...setup) (connectionv1.ConnectionSer
 	for _, s := range setups {
 		s(&cfg, &opts)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := connection.NewWithOptions(ctx, cfg, logging.Discard(), nil, opts)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	svc, err := connection.NewWithOptions(context.Background(), cfg, logging.Discard(), nil, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Serve(ctx, lis) }()
-	cc, err := grpcclient.Dial(lis.Addr().String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cc.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	cc := grpcservertest.Serve(t, svc.Serve)
 	return connectionv1.NewConnectionServiceClient(cc), cc
 }
 
@@ -215,28 +197,12 @@ func startDomainService(t testing.TB, dnsSrv *dnstest.Server) (string, domainv1.
 		RecheckInterval: time.Hour,
 		CheckWindow:     72 * time.Hour,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := domain.New(ctx, cfg, logging.Discard(), nil)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	svc, err := domain.New(context.Background(), cfg, logging.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Serve(ctx, lis) }()
-	cc, err := grpcclient.Dial(lis.Addr().String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cc.Close()
-		cancel()
-		<-done
-	})
-	return lis.Addr().String(), domainv1.NewDomainServiceClient(cc)
+	cc := grpcservertest.Serve(t, svc.Serve)
+	return cc.Target(), domainv1.NewDomainServiceClient(cc)
 }
 
 // verify has owner add and verify domain through the real domain service.

@@ -45,11 +45,7 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		RecheckInterval: r.Duration("DOMAIN_RECHECK_INTERVAL", 30*time.Second),
 		CheckWindow:     r.Duration("DOMAIN_CHECK_WINDOW", 72*time.Hour),
 		LogLevel:        r.String("LOG_LEVEL", "info"),
-		TLS: mtls.Files{
-			Cert: r.String("GRPC_TLS_CERT", ""),
-			Key:  r.String("GRPC_TLS_KEY", ""),
-			CA:   r.String("GRPC_TLS_CA", ""),
-		},
+		TLS:             mtls.Load(r),
 	}
 	if err := r.Err(); err != nil {
 		return c, err

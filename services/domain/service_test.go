@@ -2,7 +2,6 @@ package domain_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +15,7 @@ import (
 	"github.com/iechor/sso/services/domain"
 	"github.com/iechor/sso/services/domain/dns/dnstest"
 	"github.com/iechor/sso/services/platform/config"
-	"github.com/iechor/sso/services/platform/grpcclient"
+	"github.com/iechor/sso/services/platform/grpcserver/grpcservertest"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/rpcerror"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
@@ -34,28 +33,11 @@ func start(t testing.TB, b sqlstoretest.Backend) (domainv1.DomainServiceClient, 
 		CheckWindow:     72 * time.Hour,
 	}
 	cfg.DatabaseURL = config.DSN(b.DSN(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := domain.New(ctx, cfg, logging.Discard(), nil)
+	svc, err := domain.New(context.Background(), cfg, logging.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Serve(ctx, lis) }()
-	conn, err := grpcclient.Dial(lis.Addr().String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	conn := grpcservertest.Serve(t, svc.Serve)
 	return domainv1.NewDomainServiceClient(conn), dnsSrv, conn
 }
 

@@ -107,11 +107,7 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		InsecureCookies:     r.Bool("GATEWAY_INSECURE_COOKIES", false),
 		Ephemeral:           ephemeral.LoadConfig(r),
 		LogLevel:            r.String("LOG_LEVEL", "info"),
-		TLS: mtls.Files{
-			Cert: r.String("GRPC_TLS_CERT", ""),
-			Key:  r.String("GRPC_TLS_KEY", ""),
-			CA:   r.String("GRPC_TLS_CA", ""),
-		},
+		TLS:                 mtls.Load(r),
 	}
 	for _, p := range r.List("GATEWAY_TRUSTED_PROXIES", nil) {
 		prefix, err := netip.ParsePrefix(p)

@@ -46,11 +46,7 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		DomainAddr:    r.String("DOMAIN_ADDR", "127.0.0.1:9101"),
 		DomainTimeout: r.Duration("PROVISIONING_DOMAIN_TIMEOUT", 5*time.Second),
 		LogLevel:      r.String("LOG_LEVEL", "info"),
-		TLS: mtls.Files{
-			Cert: r.String("GRPC_TLS_CERT", ""),
-			Key:  r.String("GRPC_TLS_KEY", ""),
-			CA:   r.String("GRPC_TLS_CA", ""),
-		},
+		TLS:           mtls.Load(r),
 	}
 	if err := r.Err(); err != nil {
 		return c, err

@@ -6,13 +6,15 @@ require (
 	github.com/iechor/sso/gen v0.0.0-00010101000000-000000000000
 	github.com/iechor/sso/services/platform v0.0.0
 	golang.org/x/net v0.62.0
-	golang.org/x/sync v0.24.0
 	golang.org/x/text v0.43.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
 
-require github.com/miekg/dns v1.1.73 // indirect
+require (
+	github.com/miekg/dns v1.1.73 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -16,6 +16,7 @@ import (
 	"github.com/iechor/sso/services/domain/dns/dnstest"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/grpcclient"
+	"github.com/iechor/sso/services/platform/grpcserver/grpcservertest"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/rpcerror"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
@@ -36,20 +37,7 @@ type env struct {
 // serve runs a service's Serve on a loopback port until t ends, and returns its address.
 func serve(t testing.TB, run func(ctx context.Context, lis net.Listener) error) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return lis.Addr().String()
+	return grpcservertest.Serve(t, run).Target()
 }
 
 func dial(t testing.TB, addr string) *grpc.ClientConn {

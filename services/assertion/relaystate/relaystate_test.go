@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/iechor/sso/services/platform/ephemeral/ephemeraltest"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/iechor/sso/services/assertion/fixtures"
 	"github.com/iechor/sso/services/assertion/relaystate"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/testenv"
@@ -28,7 +28,7 @@ func state() relaystate.State {
 func stores(t *testing.T) map[string]ephemeral.Store {
 	m := ephemeral.NewMemory()
 	t.Cleanup(func() { _ = m.Close() })
-	r, _ := fixtures.Redis(t)
+	r, _ := ephemeraltest.Redis(t)
 	return map[string]ephemeral.Store{"memory": m, "redis": r}
 }
 
@@ -93,7 +93,7 @@ func TestTenConcurrentConsumersHaveOneWinner(t *testing.T) {
 }
 
 func TestInRedisAStateLivesTenMinutesAndHoldsNoBrowserValue(t *testing.T) {
-	r, prefix := fixtures.Redis(t)
+	r, prefix := ephemeraltest.Redis(t)
 	handle, err := relaystate.New(r).Save(ctx, state())
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestFlowDataIsBounded(t *testing.T) {
 }
 
 func TestAStoppedRedisIsUnavailable(t *testing.T) {
-	s := relaystate.New(fixtures.DeadRedis(t))
+	s := relaystate.New(ephemeraltest.DeadRedis(t))
 	if _, err := s.Save(ctx, state()); !errors.Is(err, ephemeral.ErrUnavailable) {
 		t.Fatalf("save: %v", err)
 	}

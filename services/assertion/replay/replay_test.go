@@ -3,13 +3,13 @@ package replay_test
 import (
 	"context"
 	"errors"
+	"github.com/iechor/sso/services/platform/ephemeral/ephemeraltest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/iechor/sso/services/assertion/fixtures"
 	"github.com/iechor/sso/services/assertion/replay"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/testenv"
@@ -23,7 +23,7 @@ var (
 func TestTenConcurrentUsesOfOneAssertionHaveOneWinner(t *testing.T) {
 	m := ephemeral.NewMemory()
 	t.Cleanup(func() { _ = m.Close() })
-	r, _ := fixtures.Redis(t)
+	r, _ := ephemeraltest.Redis(t)
 	for name, eph := range map[string]ephemeral.Store{"memory": m, "redis": r} {
 		t.Run(name, func(t *testing.T) {
 			c := replay.New(eph)
@@ -58,7 +58,7 @@ func TestTenConcurrentUsesOfOneAssertionHaveOneWinner(t *testing.T) {
 }
 
 func TestAnAssertionIsRememberedUntilItsLastValidity(t *testing.T) {
-	r, prefix := fixtures.Redis(t)
+	r, prefix := ephemeraltest.Redis(t)
 	if err := replay.New(r).Remember(ctx, "https://idp", "_a1", now.Add(6*time.Minute+30*time.Second), now); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestKeysDoNotCollideAcrossTheSeparator(t *testing.T) {
 }
 
 func TestAStoppedRedisFailsClosed(t *testing.T) {
-	err := replay.New(fixtures.DeadRedis(t)).Remember(ctx, "https://idp", "_a1", now.Add(time.Minute), now)
+	err := replay.New(ephemeraltest.DeadRedis(t)).Remember(ctx, "https://idp", "_a1", now.Add(time.Minute), now)
 	if !errors.Is(err, ephemeral.ErrUnavailable) {
 		t.Fatalf("error %v, want unavailable", err)
 	}

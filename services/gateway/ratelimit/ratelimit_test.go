@@ -9,22 +9,14 @@ import (
 
 	"github.com/iechor/sso/services/gateway/ratelimit"
 	"github.com/iechor/sso/services/platform/ephemeral"
-	"github.com/iechor/sso/services/platform/opaque"
-	"github.com/iechor/sso/services/platform/testenv"
+	"github.com/iechor/sso/services/platform/ephemeral/ephemeraltest"
 )
 
 func stores(t *testing.T) map[string]ephemeral.Store {
 	m := ephemeral.NewMemory()
 	t.Cleanup(func() { _ = m.Close() })
 	out := map[string]ephemeral.Store{"memory": m}
-	r, err := ephemeral.NewRedis(ephemeral.RedisOptions{URL: testenv.RedisURL(), Prefix: "test:" + opaque.LowerToken(8) + ":"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Ping(context.Background()); err != nil {
-		testenv.Unavailable(t, "redis", err)
-	}
-	t.Cleanup(func() { _ = r.DeletePrefix(context.Background()); _ = r.Close() })
+	r, _ := ephemeraltest.Redis(t)
 	out["redis"] = r
 	return out
 }
@@ -72,9 +64,7 @@ func TestTheLimitHoldsUnderConcurrencyAndSaysWhenToRetry(t *testing.T) {
 }
 
 func TestAnUnreachableStoreIsAnErrorNotAPass(t *testing.T) {
-	r, _ := ephemeral.NewRedis(ephemeral.RedisOptions{URL: "redis://127.0.0.1:1/0", Timeout: 200 * time.Millisecond})
-	defer r.Close()
-	l := &ratelimit.Limiter{Store: r}
+	l := &ratelimit.Limiter{Store: ephemeraltest.DeadRedis(t)}
 	if _, err := l.Allow(context.Background(), "ip", "x", ratelimit.Limit{Requests: 1, Window: time.Minute}); !errors.Is(err, ephemeral.ErrUnavailable) {
 		t.Fatalf("Allow = %v, want ErrUnavailable", err)
 	}

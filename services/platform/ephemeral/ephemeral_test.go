@@ -22,22 +22,8 @@ func TestMemoryStoreConformance(t *testing.T) {
 	})
 }
 
-func openRedis(t *testing.T) *ephemeral.Redis {
-	t.Helper()
-	r, err := ephemeral.NewRedis(ephemeral.RedisOptions{URL: testenv.RedisURL(), Prefix: "test:" + opaque.LowerToken(8) + ":"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := r.Ping(ctx); err != nil {
-		_ = r.Close()
-		testenv.Unavailable(t, "redis", err)
-	}
-	t.Cleanup(func() {
-		_ = r.DeletePrefix(context.Background())
-		_ = r.Close()
-	})
+func openRedis(t *testing.T) ephemeral.Store {
+	r, _ := ephemeraltest.Redis(t)
 	return r
 }
 
@@ -48,11 +34,7 @@ func TestRedisStoreConformance(t *testing.T) {
 
 func TestRedisUnreachableFailsWithUnavailable(t *testing.T) {
 	// Nothing listens on port 1 of loopback: every call must fail fast and say unavailable.
-	r, err := ephemeral.NewRedis(ephemeral.RedisOptions{URL: "redis://127.0.0.1:1/0", Timeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := ephemeraltest.DeadRedis(t)
 	ctx := context.Background()
 	start := time.Now()
 	if _, err := r.SetIfAbsent(ctx, "k", []byte("v"), time.Minute); !errors.Is(err, ephemeral.ErrUnavailable) {

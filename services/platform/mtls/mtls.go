@@ -84,3 +84,18 @@ func (f Files) Client() (*tls.Config, error) {
 		RootCAs:      pool,
 	}, nil
 }
+
+// Reader is the part of config.Reader that Load needs.
+type Reader interface {
+	String(name, def string) string
+}
+
+// Load reads GRPC_TLS_CERT, GRPC_TLS_KEY and GRPC_TLS_CA: every service takes its internal TLS
+// identity from the same three variables.
+func Load(r Reader) Files {
+	return Files{
+		Cert: r.String("GRPC_TLS_CERT", ""),
+		Key:  r.String("GRPC_TLS_KEY", ""),
+		CA:   r.String("GRPC_TLS_CA", ""),
+	}
+}

@@ -6,12 +6,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/iechor/sso/services/platform/logging"
+	"github.com/iechor/sso/services/platform/metrics"
 )
 
 // Main calls run with a context that ends on SIGINT or SIGTERM and exits with status 1 when run
@@ -73,4 +79,20 @@ func ServeMetrics(ctx context.Context, addr string, metrics http.Handler) error 
 	}
 	srv := &http.Server{Handler: MetricsHandler(metrics), ReadHeaderTimeout: 5 * time.Second}
 	return ListenAndServeHTTP(ctx, srv, addr, 5*time.Second)
+}
+
+// Service is what a standalone service binary runs: its own configuration, the process's logger
+// and metrics registry.
+type Service func(ctx context.Context, log *slog.Logger, reg *metrics.Registry) error
+
+// RunService runs one service as its binary's main does: a JSON logger at logLevel named after the
+// service, a metrics registry served on metricsAddr (nothing when empty), and run, until ctx ends or
+// either fails.
+func RunService(ctx context.Context, name, logLevel, metricsAddr string, run Service) error {
+	log := logging.New(os.Stderr, logLevel, name)
+	reg := metrics.NewRegistry()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return ServeMetrics(ctx, metricsAddr, reg.Handler()) })
+	g.Go(func() error { return run(ctx, log, reg) })
+	return g.Wait()
 }

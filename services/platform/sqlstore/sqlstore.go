@@ -95,11 +95,19 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("connect to %s: %w", db.Dialect, err)
+	for {
+		err := db.PingContext(pctx)
+		if err == nil {
+			return db, nil
+		}
+		// A new SQLite connection switches the file to WAL, which needs a moment of exclusive
+		// access: processes opening one file together wait their turn instead of failing.
+		if !isRetryable(err) || pctx.Err() != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("connect to %s: %w", db.Dialect, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return db, nil
 }
 
 func redactDSN(dsn string) string {

@@ -1,15 +1,12 @@
-// Command connection runs the connection registry alone.
+// Command connection runs the connection service alone.
 package main
 
 import (
 	"context"
-	"os"
-
-	"golang.org/x/sync/errgroup"
+	"log/slog"
 
 	"github.com/iechor/sso/services/connection"
 	"github.com/iechor/sso/services/platform/config"
-	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
 )
@@ -21,10 +18,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log := logging.New(os.Stderr, cfg.LogLevel, "connection")
-	reg := metrics.NewRegistry()
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return process.ServeMetrics(ctx, cfg.MetricsAddr, reg.Handler()) })
-	g.Go(func() error { return connection.Run(ctx, cfg, log, reg) })
-	return g.Wait()
+	return process.RunService(ctx, "connection", cfg.LogLevel, cfg.MetricsAddr, func(ctx context.Context, log *slog.Logger, reg *metrics.Registry) error {
+		return connection.Run(ctx, cfg, log, reg)
+	})
 }

@@ -1,15 +1,12 @@
-// Command domain runs the domain verification service alone.
+// Command domain runs the domain service alone.
 package main
 
 import (
 	"context"
-	"os"
-
-	"golang.org/x/sync/errgroup"
+	"log/slog"
 
 	"github.com/iechor/sso/services/domain"
 	"github.com/iechor/sso/services/platform/config"
-	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
 )
@@ -21,10 +18,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log := logging.New(os.Stderr, cfg.LogLevel, "domain")
-	reg := metrics.NewRegistry()
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return process.ServeMetrics(ctx, cfg.MetricsAddr, reg.Handler()) })
-	g.Go(func() error { return domain.Run(ctx, cfg, log, reg) })
-	return g.Wait()
+	return process.RunService(ctx, "domain", cfg.LogLevel, cfg.MetricsAddr, func(ctx context.Context, log *slog.Logger, reg *metrics.Registry) error {
+		return domain.Run(ctx, cfg, log, reg)
+	})
 }

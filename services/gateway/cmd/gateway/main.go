@@ -3,11 +3,10 @@ package main
 
 import (
 	"context"
-	"os"
+	"log/slog"
 
 	"github.com/iechor/sso/services/gateway"
 	"github.com/iechor/sso/services/platform/config"
-	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
 )
@@ -19,6 +18,8 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log := logging.New(os.Stderr, cfg.LogLevel, "gateway")
-	return gateway.Run(ctx, cfg, log, metrics.NewRegistry(), gateway.Options{})
+	// The edge serves /metrics itself, next to its API.
+	return process.RunService(ctx, "gateway", cfg.LogLevel, "", func(ctx context.Context, log *slog.Logger, reg *metrics.Registry) error {
+		return gateway.Run(ctx, cfg, log, reg, gateway.Options{})
+	})
 }

@@ -1,14 +1,11 @@
-// Command provisioning runs the directory and just-in-time provisioning service alone.
+// Command provisioning runs the provisioning service alone.
 package main
 
 import (
 	"context"
-	"os"
-
-	"golang.org/x/sync/errgroup"
+	"log/slog"
 
 	"github.com/iechor/sso/services/platform/config"
-	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/provisioning"
@@ -21,10 +18,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log := logging.New(os.Stderr, cfg.LogLevel, "provisioning")
-	reg := metrics.NewRegistry()
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return process.ServeMetrics(ctx, cfg.MetricsAddr, reg.Handler()) })
-	g.Go(func() error { return provisioning.Run(ctx, cfg, log, reg) })
-	return g.Wait()
+	return process.RunService(ctx, "provisioning", cfg.LogLevel, cfg.MetricsAddr, func(ctx context.Context, log *slog.Logger, reg *metrics.Registry) error {
+		return provisioning.Run(ctx, cfg, log, reg)
+	})
 }
