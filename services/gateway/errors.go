@@ -46,6 +46,10 @@ func writeError(w http.ResponseWriter, r *http.Request, httpStatus int, reason, 
 // produces (a body that is not valid JSON for the message, a service that cannot be reached) carry
 // no ErrorInfo, so one is added, so that every error a client sees has a reason to switch on.
 func (g *Gateway) errorWithReason(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	// A rate-limited caller learns when to come back, in the header HTTP clients know.
+	if _, _, md := rpcerror.Info(err); md["retry_after_seconds"] != "" {
+		w.Header().Set("Retry-After", md["retry_after_seconds"])
+	}
 	st := grpcstatus.Convert(err)
 	if rpcerror.Reason(err) == "" {
 		reason, message := "REQUEST_FAILED", st.Message()
