@@ -96,7 +96,8 @@ type Store interface {
 	// ListAttempts returns a domain's attempts, newest first, with IDs below beforeID (0: from the
 	// newest).
 	ListAttempts(ctx context.Context, owner, name string, beforeID int64, limit int) ([]Attempt, error)
-	// VerifiedOwner returns the domain as verified by its owner; ErrNotFound when nobody has.
+	// VerifiedOwner returns the domain as verified by its owner, without its last attempt;
+	// ErrNotFound when nobody has.
 	VerifiedOwner(ctx context.Context, name string) (Domain, error)
 	// Due returns up to limit pending domains whose next check is at or before now.
 	Due(ctx context.Context, now time.Time, limit int) ([]Domain, error)

@@ -250,6 +250,9 @@ func logCall(ctx context.Context, log *slog.Logger, method string, start time.Ti
 	case codes.Unavailable, codes.DeadlineExceeded:
 		level = slog.LevelWarn
 	}
+	if !log.Enabled(ctx, level) {
+		return
+	}
 	attrs := []any{"method", method, "code", code.String(), "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
 	if err != nil {
 		attrs = append(attrs, "reason", rpcerror.Reason(err))

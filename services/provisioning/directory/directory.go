@@ -143,27 +143,31 @@ func DisplayName(o store.Organization) string {
 // it did. It locks the organization's row before it counts seats, so that concurrent grants cannot
 // both take the last seat; a full organization gives a *NoSeatsError.
 func Grant(ctx context.Context, tx store.Tx, orgID, userID string, role store.Role, now time.Time) (store.Membership, bool, error) {
-	org, err := tx.LockOrganization(ctx, orgID)
-	if err != nil {
+	// Lock the organization, then insert unless the user is a member; only a new member is counted
+	// against the seats, by a read made after the lock, so that two adders cannot both take the last
+	// seat. A refusal rolls the insert back with the rest of the transaction.
+	if err := tx.LockOrganizationRow(ctx, orgID); err != nil {
 		return store.Membership{}, false, orMissing(err, ErrOrganizationNotFound)
 	}
-	if m, err := tx.GetMembership(ctx, orgID, userID); err == nil {
-		return m, false, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return store.Membership{}, false, err
+	m := store.Membership{Organization: orgID, User: userID, Role: role, CreateTime: now}
+	switch err := tx.CreateMembership(ctx, m); {
+	case errors.Is(err, store.ErrAlreadyExists):
+		existing, err := tx.GetMembership(ctx, orgID, userID)
+		return existing, false, err
+	case errors.Is(err, store.ErrMissingReference):
+		return m, false, ErrUserNotFound
+	case err != nil:
+		return m, false, err
 	}
-	if org.SeatLimit > 0 && org.SeatsUsed >= org.SeatLimit {
+	org, err := tx.GetOrganization(ctx, orgID)
+	if err != nil {
+		return m, false, orMissing(err, ErrOrganizationNotFound)
+	}
+	if org.SeatLimit > 0 && org.SeatsUsed > org.SeatLimit {
 		return store.Membership{}, false, &NoSeatsError{Organization: DisplayName(org)}
 	}
 	// The membership is returned as written, without the user's details: callers that show it read
 	// it back. Provisioning, on the path of every sign-in, does not.
-	m := store.Membership{Organization: orgID, User: userID, Role: role, CreateTime: now}
-	if err := tx.CreateMembership(ctx, m); err != nil {
-		if errors.Is(err, store.ErrMissingReference) {
-			return m, false, ErrUserNotFound
-		}
-		return m, false, err
-	}
 	return m, true, nil
 }
 
@@ -197,12 +201,11 @@ func JoinTeam(ctx context.Context, tx store.Tx, orgID, teamID, userID string, no
 
 // NewUser creates a user with a new opaque id. An empty name is generated from the email's local
 // part or the full name, with digits appended while it is taken.
+//
+// The email's uniqueness is left to the insert, whose conflict is then told apart from a username
+// taken in between: callers have usually just looked the email up, and a sign-in should not pay for
+// the same question twice.
 func NewUser(ctx context.Context, tx store.Tx, addr email.Address, fullName, name string, now time.Time) (store.User, error) {
-	if _, err := tx.GetUserByEmail(ctx, addr.Key); err == nil {
-		return store.User{}, Field("user.email", ErrEmailTaken)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return store.User{}, err
-	}
 	if name == "" {
 		var err error
 		if name, err = freeUsername(ctx, tx, username.Base(addr.Local, fullName)); err != nil {
@@ -214,8 +217,14 @@ func NewUser(ctx context.Context, tx store.Tx, addr email.Address, fullName, nam
 		return store.User{}, Field("user.username", ErrUsernameTaken)
 	}
 	u := store.User{ID: opaque.ID("usr"), Email: addr.Display, FullName: fullName, Username: name, CreateTime: now, UpdateTime: now}
-	// A conflict here is a race with another writer: RunTx runs the whole change again.
-	return u, tx.CreateUser(ctx, u)
+	err := tx.CreateUser(ctx, u)
+	if errors.Is(err, store.ErrAlreadyExists) {
+		if _, gerr := tx.GetUserByEmail(ctx, addr.Key); gerr == nil {
+			return store.User{}, Field("user.email", ErrEmailTaken)
+		}
+		// The username was taken in between: RunTx runs the whole change again.
+	}
+	return u, err
 }
 
 // freeUsername returns base if it is free, else base with the smallest free number from 1 to 99

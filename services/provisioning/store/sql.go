@@ -283,12 +283,20 @@ func (s *queries) GetOrganization(ctx context.Context, id string) (Organization,
 // the members that the transaction it waited for has just added.
 func (s *queries) LockOrganization(ctx context.Context, id string) (Organization, error) {
 	if s.db.Dialect == sqlstore.Postgres {
-		var got string
-		if err := s.q.QueryRowContext(ctx, `SELECT id FROM organizations WHERE id = $1 FOR UPDATE`, id).Scan(&got); err != nil {
-			return Organization{}, notFound(err)
+		if err := s.LockOrganizationRow(ctx, id); err != nil {
+			return Organization{}, err
 		}
 	}
 	return s.GetOrganization(ctx, id)
+}
+
+func (s *queries) LockOrganizationRow(ctx context.Context, id string) error {
+	query := `SELECT id FROM organizations WHERE id = $1`
+	if s.db.Dialect == sqlstore.Postgres {
+		query += ` FOR UPDATE`
+	}
+	var got string
+	return notFound(s.q.QueryRowContext(ctx, query, id).Scan(&got))
 }
 
 func (s *queries) ListOrganizations(ctx context.Context, company string, p Page) ([]Organization, error) {

@@ -200,6 +200,9 @@ type Tx interface {
 	// LockOrganization reads an organization with its seat count and, on PostgreSQL, locks its row
 	// until the transaction ends: whoever adds members locks first, so seat counts cannot race.
 	LockOrganization(ctx context.Context, id string) (Organization, error)
+	// LockOrganizationRow locks an organization's row like LockOrganization, without reading it;
+	// ErrNotFound when there is none.
+	LockOrganizationRow(ctx context.Context, id string) error
 	ListOrganizations(ctx context.Context, company string, p Page) ([]Organization, error)
 	UpdateOrganization(ctx context.Context, o Organization) error
 	// DeleteOrganization removes an organization with its teams, memberships and invitations.

@@ -492,6 +492,18 @@ func Run(t *testing.T, open Open) {
 				return nil
 			}))
 		}},
+		{"locking the row of an unknown organization is not found", func(t *testing.T, s store.Store) {
+			must(t, s.CreateOrganization(ctx, org("eng", "", 0)))
+			must(t, s.InTx(ctx, func(tx store.Tx) error {
+				if err := tx.LockOrganizationRow(ctx, "eng"); err != nil {
+					return err
+				}
+				if err := tx.LockOrganizationRow(ctx, "ghost"); !errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("unknown organization: %v", err)
+				}
+				return nil
+			}))
+		}},
 		{"adders that lock the organization never exceed its seat limit", func(t *testing.T, s store.Store) {
 			must(t, s.CreateOrganization(ctx, org("eng", "", 3)))
 			for i := range 12 {
