@@ -33,6 +33,7 @@ type server struct {
 	relay       *relaystate.Store
 	validator   *saml.Validator
 	store       store.Store
+	attempts    *attemptLog
 	now         func() time.Time
 	retention   time.Duration
 	log         *slog.Logger
@@ -163,11 +164,7 @@ func (s *server) record(ctx context.Context, a store.Attempt) {
 	if s.validations != nil {
 		s.validations.WithLabelValues(outcome, a.Reason).Inc()
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := s.store.RecordAttempt(rctx, a); err != nil {
-		s.log.ErrorContext(ctx, "recording a sign-in attempt", "connection", a.Connection, "attempt", a.ID, "err", err)
-	}
+	s.attempts.Add(a)
 	s.log.InfoContext(ctx, "sign-in attempt", "connection", a.Connection, "attempt", a.ID, "outcome", outcome,
 		"reason", a.Reason, "check", a.Check, "test_mode", a.TestMode)
 }
@@ -223,6 +220,7 @@ func (s *server) ListLoginAttempts(ctx context.Context, req *assertionv1.ListLog
 		}
 		q.After = &store.Cursor{Time: time.UnixMicro(n).UTC(), ID: attemptID}
 	}
+	s.attempts.Flush(ctx)
 	attempts, err := s.store.ListAttempts(ctx, q)
 	if err != nil {
 		return nil, err

@@ -38,6 +38,7 @@ type Service struct {
 	conns    *connections.Cache
 	now      func() time.Time
 	grpc     *grpcserver.Server
+	attempts *attemptLog
 }
 
 // Option changes how New builds the service.
@@ -118,7 +119,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		},
 		TLS: serverTLS,
 	})
+	s.attempts = newAttemptLog(s.store, log)
 	assertionv1.RegisterAssertionServiceServer(s.grpc, &server{
+		attempts:    s.attempts,
 		conns:       s.conns,
 		relay:       relay,
 		validator:   &saml.Validator{Relay: relay, Replay: replay.New(s.eph), Now: o.now},
@@ -148,12 +151,16 @@ func (s *Service) close() {
 // ctx ends, then closes the stores.
 func (s *Service) Serve(ctx context.Context, lis net.Listener) error {
 	defer s.close()
-	background, stop := context.WithCancel(ctx)
-	defer stop()
+	background, stop := context.WithCancel(context.WithoutCancel(ctx))
 	go s.conns.Watch(background)
 	go s.prune(background)
+	go s.attempts.run(background)
 	s.log.Info("assertion service serving", "addr", lis.Addr().String())
-	return s.grpc.Serve(ctx, lis)
+	err := s.grpc.Serve(ctx, lis)
+	// The server has stopped taking calls: write the last attempts before the store closes.
+	stop()
+	<-s.attempts.done
+	return err
 }
 
 // prune deletes the attempts older than the retention, now and then every PruneInterval.

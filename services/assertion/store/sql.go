@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/iechor/sso/services/platform/sqlstore"
@@ -30,12 +31,31 @@ func NewSQL(ctx context.Context, db *sqlstore.DB) (*SQL, error) {
 	return &SQL{db: db}, nil
 }
 
-func (s *SQL) RecordAttempt(ctx context.Context, a Attempt) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO login_attempts
-		(id, connection, attempt_time_us, success, reason, check_name, wanted, got, fix_by, subject, email, test_mode)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		a.ID, a.Connection, sqlstore.Micros(a.Time), a.Success, a.Reason, a.Check, a.Wanted, a.Got, a.FixBy,
-		a.Subject, a.Email, a.TestMode)
+func (s *SQL) RecordAttempts(ctx context.Context, as []Attempt) error {
+	if len(as) == 0 {
+		return nil
+	}
+	// One statement for the batch: rows of twelve parameters each.
+	var b strings.Builder
+	b.WriteString(`INSERT INTO login_attempts
+		(id, connection, attempt_time_us, success, reason, check_name, wanted, got, fix_by, subject, email, test_mode) VALUES `)
+	args := make([]any, 0, 12*len(as))
+	for i, a := range as {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(")
+		for j := range 12 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", 12*i+j+1)
+		}
+		b.WriteString(")")
+		args = append(args, a.ID, a.Connection, sqlstore.Micros(a.Time), a.Success, a.Reason, a.Check, a.Wanted, a.Got,
+			a.FixBy, a.Subject, a.Email, a.TestMode)
+	}
+	_, err := s.db.ExecContext(ctx, b.String(), args...)
 	return err
 }
 

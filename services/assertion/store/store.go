@@ -43,8 +43,8 @@ type ListQuery struct {
 
 // Store is the durable store of the assertion service.
 type Store interface {
-	// RecordAttempt adds an attempt.
-	RecordAttempt(ctx context.Context, a Attempt) error
+	// RecordAttempts adds attempts, all or none.
+	RecordAttempts(ctx context.Context, as []Attempt) error
 	// ListAttempts returns a page of a connection's attempts, newest first.
 	ListAttempts(ctx context.Context, q ListQuery) ([]Attempt, error)
 	// PruneAttempts deletes the attempts older than before and returns how many.

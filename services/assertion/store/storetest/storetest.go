@@ -34,9 +34,9 @@ func Run(t *testing.T, open Open) {
 	}{
 		{"a recorded attempt reads back unchanged", func(t *testing.T, s store.Store) {
 			a := failed("att_1", t0)
-			must(t, s.RecordAttempt(ctx, a))
+			must(t, recordOne(s, a))
 			ok := store.Attempt{ID: "att_2", Connection: conn, Time: t0.Add(time.Second), Success: true, Subject: "s", Email: "e"}
-			must(t, s.RecordAttempt(ctx, ok))
+			must(t, recordOne(s, ok))
 			got, err := s.ListAttempts(ctx, store.ListQuery{Connection: conn, Limit: 10})
 			must(t, err)
 			if len(got) != 2 || got[0] != ok || got[1] != a {
@@ -45,13 +45,13 @@ func Run(t *testing.T, open Open) {
 		}},
 		{"attempts list newest first, page by page, one connection at a time", func(t *testing.T, s store.Store) {
 			for i := range 7 {
-				must(t, s.RecordAttempt(ctx, failed(fmt.Sprintf("att_%d", i), t0.Add(time.Duration(i)*time.Minute))))
+				must(t, recordOne(s, failed(fmt.Sprintf("att_%d", i), t0.Add(time.Duration(i)*time.Minute))))
 			}
 			// Two attempts in the same microsecond keep a stable order by id.
-			must(t, s.RecordAttempt(ctx, failed("att_6b", t0.Add(6*time.Minute))))
+			must(t, recordOne(s, failed("att_6b", t0.Add(6*time.Minute))))
 			other := failed("att_other", t0)
 			other.Connection = "companies/acme/connections/conn_b"
-			must(t, s.RecordAttempt(ctx, other))
+			must(t, recordOne(s, other))
 			var ids []string
 			q := store.ListQuery{Connection: conn, Limit: 3}
 			for {
@@ -71,8 +71,8 @@ func Run(t *testing.T, open Open) {
 			}
 		}},
 		{"attempts older than the window are neither listed nor kept after pruning", func(t *testing.T, s store.Store) {
-			must(t, s.RecordAttempt(ctx, failed("att_old", t0.Add(-8*24*time.Hour))))
-			must(t, s.RecordAttempt(ctx, failed("att_new", t0)))
+			must(t, recordOne(s, failed("att_old", t0.Add(-8*24*time.Hour))))
+			must(t, recordOne(s, failed("att_new", t0)))
 			since := t0.Add(-7 * 24 * time.Hour)
 			got, err := s.ListAttempts(ctx, store.ListQuery{Connection: conn, Since: since, Limit: 10})
 			must(t, err)
@@ -91,8 +91,8 @@ func Run(t *testing.T, open Open) {
 			}
 		}},
 		{"an attempt id is recorded once", func(t *testing.T, s store.Store) {
-			must(t, s.RecordAttempt(ctx, failed("att_1", t0)))
-			if err := s.RecordAttempt(ctx, failed("att_1", t0)); err == nil {
+			must(t, recordOne(s, failed("att_1", t0)))
+			if err := recordOne(s, failed("att_1", t0)); err == nil {
 				t.Fatal("a second attempt with the same id was accepted")
 			}
 		}},
@@ -102,7 +102,7 @@ func Run(t *testing.T, open Open) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if err := s.RecordAttempt(ctx, failed(fmt.Sprintf("att_%02d", i), t0.Add(time.Duration(i)*time.Millisecond))); err != nil {
+					if err := recordOne(s, failed(fmt.Sprintf("att_%02d", i), t0.Add(time.Duration(i)*time.Millisecond))); err != nil {
 						t.Error(err)
 					}
 				}()
@@ -112,6 +112,20 @@ func Run(t *testing.T, open Open) {
 			must(t, err)
 			if len(got) != 50 {
 				t.Fatalf("kept %d attempts, want 50", len(got))
+			}
+		}},
+		{"a batch is recorded whole, or not at all", func(t *testing.T, s store.Store) {
+			must(t, s.RecordAttempts(ctx, []store.Attempt{failed("att_a", t0), failed("att_b", t0.Add(time.Second)), failed("att_c", t0.Add(2*time.Second))}))
+			got, err := s.ListAttempts(ctx, store.ListQuery{Connection: conn, Limit: 10})
+			must(t, err)
+			if len(got) != 3 || got[0].ID != "att_c" {
+				t.Fatalf("after a batch of three: %+v", got)
+			}
+			if err := s.RecordAttempts(ctx, []store.Attempt{failed("att_d", t0), failed("att_a", t0)}); err == nil {
+				t.Fatal("a batch with a taken id was accepted")
+			}
+			if got, _ := s.ListAttempts(ctx, store.ListQuery{Connection: conn, Limit: 10}); len(got) != 3 {
+				t.Fatalf("a refused batch left %d attempts, want 3", len(got))
 			}
 		}},
 		{"the store answers a ping", func(t *testing.T, s store.Store) {
@@ -131,4 +145,9 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// recordOne records a single attempt.
+func recordOne(s store.Store, a store.Attempt) error {
+	return s.RecordAttempts(context.Background(), []store.Attempt{a})
 }
