@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc/codes"
 
 	assertionv1 "github.com/iechor/sso/gen/iechor/sso/assertion/v1"
 	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
@@ -22,7 +21,6 @@ import (
 	"github.com/iechor/sso/services/gateway/tokens"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/opaque"
-	"github.com/iechor/sso/services/platform/rpcerror"
 )
 
 // Limits are the rate limits of the sign-in endpoints.
@@ -291,8 +289,3 @@ func hashBinding(v string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// isCode reports whether err is a gRPC error with code c.
-func isCode(err error, c codes.Code) bool {
-	got, _, _ := rpcerror.Info(err)
-	return got == c
-}
