@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-
 	assertionv1 "github.com/iechor/sso/gen/iechor/sso/assertion/v1"
 	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
@@ -288,4 +287,3 @@ func hashBinding(v string) string {
 	sum := sha256.Sum256([]byte(v))
 	return hex.EncodeToString(sum[:])
 }
-
