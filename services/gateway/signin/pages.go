@@ -49,7 +49,7 @@ var peopleReasons = map[string]bool{
 	"UNSOLICITED_RESPONSE": true, "EMAIL_OUTSIDE_DOMAINS": true, "NAMEID_NOT_EMAIL": true,
 	"USER_NOT_ASSIGNED": true, "NO_SEATS": true, "DESKTOP_TOO_OLD": true, "RETURN_TO_NOT_ALLOWED": true,
 	"NO_SSO_CONNECTION": true, "INVALID_EMAIL": true, "CONNECTION_INACTIVE": true, "CONNECTION_NOT_FOUND": true,
-	"RATE_LIMITED": true, "INVALID_CODE_CHALLENGE": true, "USE_PERSONAL_ACCESS_TOKEN": true, "CONNECTION_NOT_SAML": true,
+	"RATE_LIMITED": true, "INVALID_CODE_CHALLENGE": true, "USE_PERSONAL_ACCESS_TOKEN": true, "NOT_A_SAML_CONNECTION": true,
 }
 
 // sessionReasons are failures of a sign-in whose session is gone or belongs to another browser.
