@@ -6,17 +6,16 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/metadata"
-
 	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
 	"github.com/iechor/sso/services/connection/audit"
+	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 )
 
 func TestAnOutageOfProvisioningDelaysAuditEventsAndLosesNone(t *testing.T) {
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		e := newEnv(t, b)
-		asJane := metadata.AppendToOutgoingContext(ctx, "x-actor", "users/jane")
+		asJane := callmeta.WithActor(ctx, "users/jane")
 		r, err := e.client.CreateConnection(asJane, &connectionv1.CreateConnectionRequest{Parent: "companies/acme", Connection: samlFromMetadata(t, "metadata/testdata/okta.xml")})
 		if err != nil {
 			t.Fatal(err)

@@ -23,14 +23,12 @@ import (
 	"github.com/iechor/sso/services/connection/ownership"
 	"github.com/iechor/sso/services/connection/policy"
 	"github.com/iechor/sso/services/connection/store"
+	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/opaque"
 	"github.com/iechor/sso/services/platform/paging"
 	"github.com/iechor/sso/services/platform/resourcename"
 	"github.com/iechor/sso/services/platform/rpcerror"
 )
-
-// ActorHeader is the incoming metadata key that names who acts (users/{u}); the gateway sets it.
-const ActorHeader = "x-actor"
 
 // defaultActor is recorded when no actor is given: a call from another service.
 const defaultActor = "service:connection"
@@ -68,15 +66,14 @@ func (s *server) afterWrite() {
 }
 
 func actorFrom(ctx context.Context) (string, error) {
-	md, _ := grpcmd.FromIncomingContext(ctx)
-	v := md.Get(ActorHeader)
-	if len(v) == 0 || v[0] == "" {
+	actor, ok := callmeta.IncomingActor(ctx)
+	if !ok {
 		return defaultActor, nil
 	}
-	if !printable(v[0], 256) {
-		return "", atField(ActorHeader, errActor)
+	if !printable(actor, 256) {
+		return "", atField(callmeta.ActorKey, errActor)
 	}
-	return v[0], nil
+	return actor, nil
 }
 
 func validID(id string) bool { return strings.HasPrefix(id, "conn_") && resourcename.ValidID(id) }

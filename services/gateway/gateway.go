@@ -27,6 +27,7 @@ import (
 	"github.com/iechor/sso/services/gateway/ratelimit"
 	"github.com/iechor/sso/services/gateway/signin"
 	"github.com/iechor/sso/services/gateway/tokens"
+	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/grpcclient"
 	"github.com/iechor/sso/services/platform/logging"
@@ -145,15 +146,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		// the authenticated principal (as the actor of audit events), and, for the in-process sign-in
 		// service, the client address, the binding cookie and the bearer token.
 		runtime.WithMetadata(func(ctx context.Context, r *http.Request) metadata.MD {
-			md := metadata.Pairs("x-request-id", logging.RequestID(ctx), signin.MetadataClientIP, ipOf(r))
+			md := metadata.Pairs(callmeta.RequestIDKey, logging.RequestID(ctx))
 			if p := Principal(ctx); p != "" {
-				md.Set("x-actor", p)
+				md.Set(callmeta.ActorKey, p)
 			}
-			if v := browser.Binding(r); v != "" {
-				md.Set(signin.MetadataBrowserBinding, v)
-			}
-			if t := bearerToken(r); t != "" {
-				md.Set(signin.MetadataAuthorization, t)
+			// The sign-in service runs in this process; the rest of the request's secrets stay
+			// at the edge rather than travel to every service.
+			if strings.HasPrefix(r.URL.Path, "/v1/login:") {
+				md.Set(signin.MetadataClientIP, ipOf(r))
+				if v := browser.Binding(r); v != "" {
+					md.Set(signin.MetadataBrowserBinding, v)
+				}
+				if t := bearerToken(r); t != "" {
+					md.Set(signin.MetadataAuthorization, t)
+				}
 			}
 			return md
 		}),

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/opaque"
 )
@@ -18,24 +19,12 @@ const requestIDHeader = "X-Request-Id"
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(requestIDHeader)
-		if !saneID(id) {
+		if !callmeta.ValidRequestID(id) {
 			id = opaque.Token(12)
 		}
 		w.Header().Set(requestIDHeader, id)
 		next.ServeHTTP(w, r.WithContext(logging.WithRequestID(r.Context(), id)))
 	})
-}
-
-func saneID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // withSecurityHeaders sets the headers every response of the edge carries.

@@ -8,12 +8,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 
 	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
 	"github.com/iechor/sso/services/domain"
 	"github.com/iechor/sso/services/domain/dns/dnstest"
+	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/grpcclient"
 	"github.com/iechor/sso/services/platform/grpcserver/grpcservertest"
@@ -105,7 +105,7 @@ func (e *env) verify(t testing.TB, owner, domainName string) {
 
 // as returns a context whose calls act as actor.
 func as(actor string) context.Context {
-	return metadata.AppendToOutgoingContext(context.Background(), provisioning.ActorHeader, actor)
+	return callmeta.WithActor(context.Background(), actor)
 }
 
 func wantReason(t testing.TB, err error, code codes.Code, reason string) map[string]string {

@@ -5,27 +5,24 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/paging"
 	"github.com/iechor/sso/services/platform/resourcename"
 	"github.com/iechor/sso/services/provisioning/directory"
 )
 
-// ActorHeader is the incoming metadata key that names who acts: users/{id} (the REST edge sets it to
-// the authenticated admin), service:{name} (another service), or nothing (system).
-const ActorHeader = "x-actor"
-
+// actorFrom reads who acts from the call's metadata (callmeta.ActorKey): users/{id} (the REST edge
+// sets it to the authenticated admin), service:{name} (another service), or nothing (system).
 func actorFrom(ctx context.Context) (directory.Actor, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	v := md.Get(ActorHeader)
-	if len(v) == 0 {
+	v, ok := callmeta.IncomingActor(ctx)
+	if !ok {
 		return directory.System, nil
 	}
-	a, err := directory.ParseActor(v[0])
+	a, err := directory.ParseActor(v)
 	if err != nil {
-		return "", directory.Field(ActorHeader, err)
+		return "", directory.Field(callmeta.ActorKey, err)
 	}
 	return a, nil
 }

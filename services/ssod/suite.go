@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -57,7 +58,7 @@ func LoadConfig(lookup config.Lookup) (Config, error) {
 	defaults := map[string]string{}
 	for _, svc := range stores {
 		if !set(svc+"_DATABASE_URL") && !set("DATABASE_URL") {
-			defaults[svc+"_DATABASE_URL"] = "sqlite:" + filepath.Join(dataDir, lowerASCII(svc)+".db")
+			defaults[svc+"_DATABASE_URL"] = "sqlite:" + filepath.Join(dataDir, strings.ToLower(svc)+".db")
 		}
 	}
 	if !set("ENCRYPTION_KEY") && !set("ENCRYPTION_KEY_FILE") {
@@ -105,24 +106,10 @@ func LoadConfig(lookup config.Lookup) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-func lowerASCII(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
 // Suite is the running process.
 type Suite struct {
-	// Where each part listens.
-	GatewayAddr, DomainAddr, ProvisioningAddr, ConnectionAddr, AssertionAddr string
 	// PublicBaseURL is the edge's URL.
 	PublicBaseURL string
-	// Gateway is the running edge (its token issuer signs the bootstrap token).
-	Gateway *gateway.Gateway
 
 	group *errgroup.Group
 }
@@ -200,11 +187,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts gateway.Optio
 	g.Go(func() error { return connectionSvc.Serve(gctx, l.connection) })
 	g.Go(func() error { return assertionSvc.Serve(gctx, l.assertion) })
 	g.Go(func() error { return gw.Serve(gctx, l.gateway) })
-	return &Suite{
-		GatewayAddr: addr(l.gateway), DomainAddr: addr(l.domain), ProvisioningAddr: addr(l.provisioning),
-		ConnectionAddr: addr(l.connection), AssertionAddr: addr(l.assertion),
-		PublicBaseURL: cfg.Gateway.PublicBaseURL, Gateway: gw, group: g,
-	}, nil
+	return &Suite{PublicBaseURL: cfg.Gateway.PublicBaseURL, group: g}, nil
 }
 
 // Wait blocks until every service has stopped and returns the first error.

@@ -11,11 +11,10 @@ import (
 	"net/url"
 	"time"
 
-	"google.golang.org/grpc/metadata"
-
 	assertionv1 "github.com/iechor/sso/gen/iechor/sso/assertion/v1"
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
 	"github.com/iechor/sso/services/gateway/tokens"
+	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/opaque"
 )
@@ -72,7 +71,7 @@ func (f *Flow) complete(ctx context.Context, connectionID, samlResponse, relaySt
 	// Provision by the same version of the connection that accepted the response.
 	settings := validated.GetConnectionSettings()
 	// The edge provisions on the person's behalf: the audit log names it as the actor.
-	provisioned, err := f.Provisioning.ProvisionUser(metadata.AppendToOutgoingContext(ctx, "x-actor", "service:gateway"), &provisioningv1.ProvisionUserRequest{
+	provisioned, err := f.Provisioning.ProvisionUser(callmeta.WithActor(ctx, "service:gateway"), &provisioningv1.ProvisionUserRequest{
 		Identity: &provisioningv1.Identity{
 			Connection: id.GetConnection(), Subject: id.GetSubject(), Email: id.GetEmail(), FullName: id.GetFullName(),
 			Groups: id.GetGroups(), IechorOrg: id.GetIechorOrg(), IechorTeam: id.GetIechorTeam(), IechorRole: id.GetIechorRole(),

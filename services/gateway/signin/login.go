@@ -58,6 +58,11 @@ func (s *LoginService) principal(ctx context.Context) string {
 }
 
 func (s *LoginService) StartLogin(ctx context.Context, req *loginv1.StartLoginRequest) (*loginv1.StartLoginResponse, error) {
+	// Only a test sign-in asks who the caller is.
+	var principal string
+	if req.GetTestMode() {
+		principal = s.principal(ctx)
+	}
 	res, err := s.Flow.start(ctx, startRequest{
 		email:            req.GetEmail(),
 		client:           clientName(req.GetClient().GetType()),
@@ -67,7 +72,7 @@ func (s *LoginService) StartLogin(ctx context.Context, req *loginv1.StartLoginRe
 		challengeMethod:  req.GetCodeChallengeMethod(),
 		connection:       strings.TrimSpace(req.GetConnection()),
 		testMode:         req.GetTestMode(),
-		principal:        s.principal(ctx),
+		principal:        principal,
 		clientIP:         fromMetadata(ctx, MetadataClientIP),
 		requireChallenge: true,
 	})

@@ -12,13 +12,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/logging"
 )
 
 // DefaultTimeout bounds a call whose context carries no deadline.
 const DefaultTimeout = 10 * time.Second
-
-const requestIDHeader = "x-request-id"
 
 // Dial returns a lazily connecting client for target (host:port). A nil tlsConfig means plaintext,
 // which is right only on loopback or inside a trusted network.
@@ -38,8 +37,8 @@ func Dial(target string, tlsConfig *tls.Config, opts ...grpc.DialOption) (*grpc.
 
 func outgoing(ctx context.Context) (context.Context, context.CancelFunc) {
 	if id := logging.RequestID(ctx); id != "" {
-		if md, ok := metadata.FromOutgoingContext(ctx); !ok || len(md.Get(requestIDHeader)) == 0 {
-			ctx = metadata.AppendToOutgoingContext(ctx, requestIDHeader, id)
+		if md, ok := metadata.FromOutgoingContext(ctx); !ok || len(md.Get(callmeta.RequestIDKey)) == 0 {
+			ctx = metadata.AppendToOutgoingContext(ctx, callmeta.RequestIDKey, id)
 		}
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -56,7 +55,7 @@ func propagateUnary(ctx context.Context, method string, req, reply any, cc *grpc
 
 func propagateStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	if id := logging.RequestID(ctx); id != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, requestIDHeader, id)
+		ctx = metadata.AppendToOutgoingContext(ctx, callmeta.RequestIDKey, id)
 	}
 	return streamer(ctx, desc, cc, method, opts...)
 }

@@ -22,14 +22,12 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/opaque"
 	"github.com/iechor/sso/services/platform/rpcerror"
 )
-
-// RequestIDHeader is the metadata key (and HTTP header) that carries the request id between services.
-const RequestIDHeader = "x-request-id"
 
 // Options configure a Server.
 type Options struct {
@@ -203,28 +201,16 @@ func recoveryStream(log *slog.Logger) grpc.StreamServerInterceptor {
 // requestIDFrom takes the caller's request id when it is a reasonable token, else makes one.
 func requestIDFrom(ctx context.Context) string {
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(RequestIDHeader); len(v) > 0 && validRequestID(v[0]) {
+		if v := md.Get(callmeta.RequestIDKey); len(v) > 0 && callmeta.ValidRequestID(v[0]) {
 			return v[0]
 		}
 	}
 	return opaque.Token(12)
 }
 
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 func requestIDUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	id := requestIDFrom(ctx)
-	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
+	_ = grpc.SetHeader(ctx, metadata.Pairs(callmeta.RequestIDKey, id))
 	return handler(logging.WithRequestID(ctx, id), req)
 }
 
@@ -237,7 +223,7 @@ func (w wrappedStream) Context() context.Context { return w.ctx }
 
 func requestIDStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	id := requestIDFrom(ss.Context())
-	_ = ss.SetHeader(metadata.Pairs(RequestIDHeader, id))
+	_ = ss.SetHeader(metadata.Pairs(callmeta.RequestIDKey, id))
 	return handler(srv, wrappedStream{ss, logging.WithRequestID(ss.Context(), id)})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/provisioning/store"
 )
 
@@ -32,7 +33,7 @@ func (d *Directory) CreateCompany(ctx context.Context, actor Actor, id, displayN
 		details := map[string]string{"display_name": displayName}
 		if u := actor.User(); u != "" {
 			if err := tx.AddCompanyOwner(ctx, store.CompanyOwner{Company: id, User: u, CreateTime: now}); err != nil {
-				return Field("x-actor", orMissing(missingAsNotFound(err), ErrUserNotFound))
+				return Field(callmeta.ActorKey, orMissing(missingAsNotFound(err), ErrUserNotFound))
 			}
 			details["owner"] = string(actor)
 		}

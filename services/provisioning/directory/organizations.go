@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/provisioning/store"
 )
 
@@ -61,7 +62,7 @@ func (d *Directory) CreateOrganization(ctx context.Context, actor Actor, id stri
 		}
 		if u := actor.User(); u != "" && o.Company == "" {
 			if _, err := tx.GetUser(ctx, u); err != nil {
-				return Field("x-actor", orMissing(err, ErrUserNotFound))
+				return Field(callmeta.ActorKey, orMissing(err, ErrUserNotFound))
 			}
 			if _, _, err := Grant(ctx, tx, id, u, store.RoleOwner, now); err != nil {
 				return err
