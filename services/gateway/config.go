@@ -50,10 +50,11 @@ type Config struct {
 	HubSession     time.Duration `json:"hub_session"`
 	DesktopSession time.Duration `json:"desktop_session"`
 	// Rate limits, "N/duration" (GATEWAY_RATE_LIMIT_START_IP, ..._START_EMAIL, ..._ACS_IP,
-	// ..._REDEEM_IP); "0" disables one.
+	// ..._ACS_EMAIL, ..._REDEEM_IP); "0" disables one.
 	StartPerIP    ratelimit.Limit `json:"rate_limit_start_ip"`
 	StartPerEmail ratelimit.Limit `json:"rate_limit_start_email"`
 	ACSPerIP      ratelimit.Limit `json:"rate_limit_acs_ip"`
+	ACSPerEmail   ratelimit.Limit `json:"rate_limit_acs_email"`
 	RedeemPerIP   ratelimit.Limit `json:"rate_limit_redeem_ip"`
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed (GATEWAY_TRUSTED_PROXIES,
 	// CIDRs).
@@ -101,6 +102,7 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		StartPerIP:          limit("GATEWAY_RATE_LIMIT_START_IP", "60/1m"),
 		StartPerEmail:       limit("GATEWAY_RATE_LIMIT_START_EMAIL", "10/1m"),
 		ACSPerIP:            limit("GATEWAY_RATE_LIMIT_ACS_IP", "60/1m"),
+		ACSPerEmail:         limit("GATEWAY_RATE_LIMIT_ACS_EMAIL", "10/1m"),
 		RedeemPerIP:         limit("GATEWAY_RATE_LIMIT_REDEEM_IP", "60/1m"),
 		MaxBodyBytes:        int64(r.Int("GATEWAY_MAX_BODY_BYTES", 1<<20)),
 		MaxACSBytes:         int64(r.Int("GATEWAY_MAX_ACS_BYTES", 512<<10)),

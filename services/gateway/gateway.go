@@ -128,7 +128,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		Store:        store,
 		Limiter:      &ratelimit.Limiter{Store: store, Now: opts.Now},
 		Limits: signin.Limits{
-			StartPerIP: cfg.StartPerIP, StartPerEmail: cfg.StartPerEmail, ACSPerIP: cfg.ACSPerIP, RedeemPerIP: cfg.RedeemPerIP,
+			StartPerIP: cfg.StartPerIP, StartPerEmail: cfg.StartPerEmail, ACSPerIP: cfg.ACSPerIP, ACSPerEmail: cfg.ACSPerEmail,
+			RedeemPerIP: cfg.RedeemPerIP,
 		},
 		Tokens: g.issuer,
 		Log:    log,

@@ -10,7 +10,7 @@ import (
 )
 
 func TestStartingASignIn(t *testing.T) {
-	w := setUpWorld(t, map[string]string{"GATEWAY_RATE_LIMIT_START_EMAIL": "3/1m"})
+	w := setUpWorld(t, map[string]string{"GATEWAY_RATE_LIMIT_START_EMAIL": "3/1m", "GATEWAY_RATE_LIMIT_ACS_EMAIL": "1/1m"})
 	_, challenge := pkce()
 	start := func(body string) reply {
 		return w.s.call(t, "", "POST", "/v1/login:start", body)
@@ -77,6 +77,24 @@ func TestStartingASignIn(t *testing.T) {
 		}
 		if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" {
 			t.Fatalf("fourth start: %d, Retry-After %q", last.StatusCode, last.Header.Get("Retry-After"))
+		}
+	})
+
+	t.Run("too many sign-ins of one person at the ACS are limited", func(t *testing.T) {
+		for i := range 2 {
+			_, challenge := pkce()
+			started := start(fmt.Sprintf(`{"email":"jane@acme.example","client":{"type":"CLIENT_TYPE_HUB"},"returnTo":%q,"codeChallenge":%q}`, w.rt.url, challenge))
+			if started.status != 200 {
+				t.Fatalf("start %d: %d %s", i, started.status, started.raw)
+			}
+			p := signInAtIdP(t, started.body["redirectUrl"].(string), "jane", "jane-password")
+			status, _, page := postACS(t, p, p.binding)
+			switch {
+			case i == 0 && status != http.StatusFound:
+				t.Fatalf("first sign-in: %d\n%s", status, page)
+			case i == 1 && (status != http.StatusTooManyRequests || !strings.Contains(page, "Too many sign-in attempts")):
+				t.Fatalf("second sign-in within the minute: %d\n%s", status, page)
+			}
 		}
 	})
 

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"strings"
 	"time"
 
 	assertionv1 "github.com/iechor/sso/gen/iechor/sso/assertion/v1"
@@ -68,6 +69,11 @@ func (f *Flow) complete(ctx context.Context, connectionID, samlResponse, relaySt
 		return completed{}, ErrReturnToNotAllowed
 	}
 	id := validated.GetIdentity()
+	// The email is known only once the response is validated: a flood of sign-ins of one person,
+	// from however many addresses, stops here, before provisioning.
+	if err := f.limit(ctx, "acs-email", strings.ToLower(id.GetEmail()), f.Limits.ACSPerEmail); err != nil {
+		return completed{}, err
+	}
 	// Provision by the same version of the connection that accepted the response.
 	settings := validated.GetConnectionSettings()
 	// The edge provisions on the person's behalf: the audit log names it as the actor.

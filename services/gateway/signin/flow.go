@@ -27,6 +27,7 @@ type Limits struct {
 	StartPerIP    ratelimit.Limit
 	StartPerEmail ratelimit.Limit
 	ACSPerIP      ratelimit.Limit
+	ACSPerEmail   ratelimit.Limit
 	RedeemPerIP   ratelimit.Limit
 }
 
