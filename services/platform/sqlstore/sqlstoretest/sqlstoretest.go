@@ -67,21 +67,7 @@ var (
 // When the server cannot be reached, the test is skipped (or failed under CI) by testenv.
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
-	base := testenv.PostgresURL()
-	pgOnce.Do(func() {
-		db, err := sql.Open("pgx", base)
-		if err != nil {
-			pgErr = err
-			return
-		}
-		defer db.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		pgErr = db.PingContext(ctx)
-	})
-	if pgErr != nil {
-		testenv.Unavailable(t, "postgres", pgErr)
-	}
+	base := requirePostgres(t)
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
 		t.Fatal(err)
@@ -103,4 +89,26 @@ func PostgresDSN(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return fmt.Sprint(u)
+}
+
+// requirePostgres returns the test server's URL once it has answered a ping, and skips (or, under
+// CI, fails) t when it cannot be reached.
+func requirePostgres(t testing.TB) string {
+	t.Helper()
+	base := testenv.PostgresURL()
+	pgOnce.Do(func() {
+		db, err := sql.Open("pgx", base)
+		if err != nil {
+			pgErr = err
+			return
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		pgErr = db.PingContext(ctx)
+	})
+	if pgErr != nil {
+		testenv.Unavailable(t, "postgres", pgErr)
+	}
+	return base
 }
