@@ -46,6 +46,23 @@ bench: ## Run the Go benchmarks that the README's performance table reports.
 	go test -run '^$$' -bench . -benchmem -count 1 -skip BenchmarkSignIn $(PKGS)
 	go test -run '^$$' -bench BenchmarkSignIn -benchtime 1500x -count 1 ./services/ssod
 
+# Fuzzing: each target runs FUZZTIME. Go minimizes every new interesting input for up to
+# -fuzzminimizetime (60 s by default), which on the large-input targets (a whole SAMLResponse, a
+# metadata document) used the whole run on the first input; 0 keeps the workers fuzzing. A crasher is
+# then written as found: re-run its target with FUZZMINIMIZETIME=30s to shrink it.
+FUZZTIME         ?= 30s
+FUZZMINIMIZETIME ?= 0
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 30s); FUZZ=FuzzName runs the targets of that name only.
+	@for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' services | xargs -n1 dirname | sort -u); do \
+		for target in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' $$dir/*_test.go); do \
+			if [ -n "$${FUZZ:-}" ] && [ "$$target" != "$$FUZZ" ]; then continue; fi; \
+			echo "== $$target ./$$dir ($(FUZZTIME))"; \
+			go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./$$dir; \
+		done; \
+	done
+
 .PHONY: lint
 lint: $(BUF) $(GOOGLEAPIS) ## gofmt, go vet and buf lint.
 	@unformatted=$$(gofmt -l services gen tools); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
