@@ -167,6 +167,14 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 	if err := checkStructure(root, true); err != nil {
 		return nil, err
 	}
+	if err := responseContent.check(root); err != nil {
+		return nil, err
+	}
+	if a := firstChild(root, assertionNS, "Assertion"); a != nil {
+		if err := assertionContent.check(a); err != nil {
+			return nil, err
+		}
+	}
 	policy := samlsig.Policy{Certificates: conn.IdPCertificates, AllowSHA1: conn.AllowSHA1, Now: now}
 
 	// Rule 3 for the Response: when it is signed, everything below is read from what it covers.
@@ -220,6 +228,9 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 			return nil, failure.New(failure.NoAssertion, failure.IdPAdmin, "content of the EncryptedAssertion", "saml:Assertion", assertionEl.FullTag())
 		}
 		if err := checkStructure(assertionEl, false); err != nil {
+			return nil, err
+		}
+		if err := assertionContent.check(assertionEl); err != nil {
 			return nil, err
 		}
 	}
@@ -314,8 +325,8 @@ func inScope(el *etree.Element) map[string]string {
 // checkStructure walks the whole document once: every ID is unique; there is exactly one Assertion
 // or EncryptedAssertion and it is a direct child of the Response (when isResponse), or the root is
 // the only Assertion (a decrypted assertion); ds:Signature appears only as a direct child of the
-// Response or of that Assertion. Wrapped, smuggled or duplicated assertions fail here, before any
-// signature is verified.
+// Response or of that Assertion (where among their children is the content models' check).
+// Wrapped, smuggled or duplicated assertions fail here, before any signature is verified.
 func checkStructure(root *etree.Element, isResponse bool) error {
 	ids := map[string]bool{}
 	var assertions, outOfPlace int
@@ -359,7 +370,7 @@ func checkStructure(root *etree.Element, isResponse bool) error {
 		return failure.New(failure.DuplicateID, failure.IdPAdmin, "IDs of the document", "each ID once", duplicate+" twice")
 	case misplaced != nil:
 		return failure.New(failure.BadSignature, failure.IdPAdmin, "place of a ds:Signature",
-			"a direct child of the Response or of its Assertion", "inside "+misplaced.FullTag())
+			"right after the saml:Issuer of the Response or of its Assertion", "inside "+describe(misplaced))
 	}
 	return nil
 }
