@@ -39,6 +39,7 @@ const (
 	BadSubjectConfirm     Reason = "BAD_SUBJECT_CONFIRMATION"
 	BadRecipient          Reason = "BAD_RECIPIENT"
 	BadAudience           Reason = "BAD_AUDIENCE"
+	UnknownCondition      Reason = "UNKNOWN_CONDITION"
 	Expired               Reason = "EXPIRED"
 	NotYetValid           Reason = "NOT_YET_VALID"
 	AssertionReplayed     Reason = "ASSERTION_REPLAYED"

@@ -2,16 +2,19 @@
 // either returns the identity it asserts or a typed failure (failure.Error) naming the check.
 //
 // The order is fixed: the relay state is consumed first (rule 2); the message passes the XML gate
-// (rule 1); signatures are verified (rule 3) and identity is read only from the element a verified
-// signature covers, with exactly one Assertion or EncryptedAssertion as a direct child of the
-// Response (rule 4); an encrypted assertion is decrypted and its plaintext passes every rule again
-// (rule 7); the protocol conditions hold (rule 5); attributes are mapped and the email checked
-// (rule 8); and the assertion is recorded in the replay cache last (rule 6), so that nothing is
-// accepted without its replay check.
+// (rule 1); its structure is the schema's, with exactly one Assertion or EncryptedAssertion as a
+// direct child of the Response, nothing in the Response or the Assertion that the schema does not
+// allow there, and each ds:Signature right after the Issuer of what it signs (rule 4, on the tree
+// as posted: it can only refuse); signatures are verified (rule 3) and identity is read only from
+// the element a verified signature covers (rule 4); an encrypted assertion is decrypted and its
+// plaintext passes every rule again (rule 7); the protocol conditions hold (rule 5); attributes are
+// mapped and the email checked (rule 8); and the assertion is recorded in the replay cache last
+// (rule 6), so that nothing is accepted without its replay check.
 //
 // Content of a message that no verified signature covers (the Response of an assertion-signed
-// message) is read only to refuse, never to grant: a wrong Destination or an error status there ends
-// the sign-in, but only the signed assertion can make one succeed.
+// message) is read only to refuse, never to grant: a wrong Destination, an error status or an
+// IssueInstant older than the sign-in there ends the sign-in, but only the signed assertion can make
+// one succeed.
 package saml
 
 import (

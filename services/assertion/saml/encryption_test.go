@@ -12,9 +12,9 @@ import (
 // encryptedResponse replaces the signed assertion of a fixture by an EncryptedAssertion made with e.
 // The assertion's saml: prefix is declared on the Response only, so the plaintext must be read in
 // the context of the EncryptedAssertion, as XML Encryption says.
-func encryptedResponse(t *testing.T, e fixtures.Encryption) string {
+func encryptedResponse(t testing.TB, fixture string, e fixtures.Encryption) string {
 	t.Helper()
-	raw := string(fixtures.Document(t, "assertion-signed"))
+	raw := string(fixtures.Document(t, fixture))
 	start, end := strings.Index(raw, "<saml:Assertion "), strings.Index(raw, "</saml:Assertion>")+len("</saml:Assertion>")
 	plain := raw[start:end]
 	enc := fixtures.Encrypt(t, []byte(plain), fixtures.Certificate(t, "sp"), e)
@@ -46,7 +46,7 @@ func TestKeyTransportAndCiphers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
-			out, err := h.validate(t, encryptedResponse(t, tc.enc))
+			out, err := h.validate(t, encryptedResponse(t, "assertion-signed", tc.enc))
 			if tc.reason == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -34,7 +34,7 @@ func FuzzValidateSAMLResponse(f *testing.F) {
 		defer eph.Close()
 		relay := relaystate.New(eph)
 		handle, err := relay.Save(ctx, relaystate.State{RequestID: fixtures.RequestID, Connection: conn.Name,
-			BrowserHash: relaystate.HashBinding(browser), Created: fixtures.Now})
+			BrowserHash: relaystate.HashBinding(browser), Created: fixtures.RequestedAt})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -167,6 +167,14 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 	if err := checkStructure(root, true); err != nil {
 		return nil, err
 	}
+	if err := responseContent.check(root); err != nil {
+		return nil, err
+	}
+	if a := firstChild(root, assertionNS, "Assertion"); a != nil {
+		if err := assertionContent.check(a); err != nil {
+			return nil, err
+		}
+	}
 	policy := samlsig.Policy{Certificates: conn.IdPCertificates, AllowSHA1: conn.AllowSHA1, Now: now}
 
 	// Rule 3 for the Response: when it is signed, everything below is read from what it covers.
@@ -190,8 +198,9 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 	if iss := firstChild(resp, assertionNS, "Issuer"); iss != nil && strings.TrimSpace(iss.Text()) != conn.IdPEntityID {
 		return nil, failure.New(failure.BadIssuer, failure.IdPAdmin, "Issuer of the Response", conn.IdPEntityID, strings.TrimSpace(iss.Text()))
 	}
-	// SAML bindings 3.5.5.2: a signed Response must carry its Destination.
-	if d := resp.SelectAttr("Destination"); (d == nil && respSigned) || (d != nil && d.Value != conn.ACSURL) {
+	// SAML bindings 3.5.5.2 requires a Destination of a signed Response only; every IdP we target
+	// sends it on every Response, and a Response that does not say where it was sent is not ours.
+	if d := resp.SelectAttr("Destination"); d == nil || d.Value != conn.ACSURL {
 		got := "none"
 		if d != nil {
 			got = d.Value
@@ -201,6 +210,9 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 	respIRT := resp.SelectAttrValue("InResponseTo", "")
 	if respIRT != "" && respIRT != st.RequestID {
 		return nil, failure.New(failure.InResponseToMismatch, failure.User, "InResponseTo of the Response", st.RequestID, respIRT)
+	}
+	if err := checkIssueInstant(resp, "the Response", st.Created, now, conn.ClockSkew); err != nil {
+		return nil, err
 	}
 
 	// Rule 4: exactly one assertion, a direct child of the Response (checkStructure counted them).
@@ -220,6 +232,9 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 			return nil, failure.New(failure.NoAssertion, failure.IdPAdmin, "content of the EncryptedAssertion", "saml:Assertion", assertionEl.FullTag())
 		}
 		if err := checkStructure(assertionEl, false); err != nil {
+			return nil, err
+		}
+		if err := assertionContent.check(assertionEl); err != nil {
 			return nil, err
 		}
 	}
@@ -243,7 +258,7 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 	out.Subject, out.Email = namedBy(assertion, conn)
 
 	// Rule 5 for the Assertion, read from the verified element only.
-	id, until, scdIRT, err := checkAssertion(assertion, conn, now)
+	id, until, scdIRT, err := checkAssertion(assertion, conn, st.Created, now)
 	if err != nil {
 		return nil, err
 	}
@@ -314,8 +329,8 @@ func inScope(el *etree.Element) map[string]string {
 // checkStructure walks the whole document once: every ID is unique; there is exactly one Assertion
 // or EncryptedAssertion and it is a direct child of the Response (when isResponse), or the root is
 // the only Assertion (a decrypted assertion); ds:Signature appears only as a direct child of the
-// Response or of that Assertion. Wrapped, smuggled or duplicated assertions fail here, before any
-// signature is verified.
+// Response or of that Assertion (where among their children is the content models' check).
+// Wrapped, smuggled or duplicated assertions fail here, before any signature is verified.
 func checkStructure(root *etree.Element, isResponse bool) error {
 	ids := map[string]bool{}
 	var assertions, outOfPlace int
@@ -359,7 +374,7 @@ func checkStructure(root *etree.Element, isResponse bool) error {
 		return failure.New(failure.DuplicateID, failure.IdPAdmin, "IDs of the document", "each ID once", duplicate+" twice")
 	case misplaced != nil:
 		return failure.New(failure.BadSignature, failure.IdPAdmin, "place of a ds:Signature",
-			"a direct child of the Response or of its Assertion", "inside "+misplaced.FullTag())
+			"right after the saml:Issuer of the Response or of its Assertion", "inside "+describe(misplaced))
 	}
 	return nil
 }
@@ -409,9 +424,35 @@ func parseTime(el *etree.Element, attr, what string) (time.Time, error) {
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// checkAssertion checks the signed assertion (rule 5) and returns its identity without attributes,
-// the time until which it must be remembered, and the InResponseTo of its bearer confirmation.
-func checkAssertion(a *etree.Element, conn *Connection, now time.Time) (*Identity, time.Time, string, error) {
+// checkIssueInstant holds the IssueInstant of el (the Response or the Assertion, named by what) to
+// the sign-in it answers: present, not after now + skew, not before the AuthnRequest less the skew
+// (requested, the relay state's Created), and not older than a relay state lives, plus the skew. A
+// message issued before we asked for it answers another request, or comes from an IdP whose clock
+// is wrong.
+func checkIssueInstant(el *etree.Element, what string, requested, now time.Time, skew time.Duration) error {
+	check := "IssueInstant of " + what
+	issued, err := parseTime(el, "IssueInstant", what)
+	switch {
+	case err != nil:
+		return err
+	case issued.IsZero():
+		return failure.New(failure.MalformedXML, failure.IdPAdmin, check, "an xs:dateTime such as 2026-01-02T15:04:05Z", "none")
+	case now.Add(skew).Before(issued):
+		return failure.New(failure.NotYetValid, failure.IdPAdmin, check, "at or before "+stamp(now.Add(skew)), stamp(issued))
+	case issued.Before(requested.Add(-skew)):
+		return failure.New(failure.Expired, failure.IdPAdmin, check,
+			"at or after "+stamp(requested.Add(-skew))+" (the AuthnRequest's time less the clock skew)", stamp(issued))
+	case issued.Before(now.Add(-relaystate.TTL - skew)):
+		return failure.New(failure.Expired, failure.User, check,
+			"at or after "+stamp(now.Add(-relaystate.TTL-skew))+" (a sign-in's lifetime plus the clock skew ago)", stamp(issued))
+	}
+	return nil
+}
+
+// checkAssertion checks the signed assertion (rule 5) against the sign-in whose AuthnRequest was made
+// at requested, and returns its identity without attributes, the time until which it must be
+// remembered, and the InResponseTo of its bearer confirmation.
+func checkAssertion(a *etree.Element, conn *Connection, requested, now time.Time) (*Identity, time.Time, string, error) {
 	var zero time.Time
 	skew := conn.ClockSkew
 	if ver := a.SelectAttrValue("Version", ""); ver != "2.0" {
@@ -429,12 +470,8 @@ func checkAssertion(a *etree.Element, conn *Connection, now time.Time) (*Identit
 		return nil, zero, "", failure.New(failure.BadIssuer, failure.IdPAdmin, "Issuer of the Assertion", conn.IdPEntityID, got)
 	}
 	id.Issuer = conn.IdPEntityID
-	issued, err := parseTime(a, "IssueInstant", "the Assertion")
-	if err != nil {
+	if err := checkIssueInstant(a, "the Assertion", requested, now, skew); err != nil {
 		return nil, zero, "", err
-	}
-	if !issued.IsZero() && now.Add(skew).Before(issued) {
-		return nil, zero, "", failure.New(failure.NotYetValid, failure.IdPAdmin, "IssueInstant of the Assertion", "at or before "+stamp(now.Add(skew)), stamp(issued))
 	}
 
 	subject := firstChild(a, assertionNS, "Subject")
@@ -453,6 +490,9 @@ func checkAssertion(a *etree.Element, conn *Connection, now time.Time) (*Identit
 	cond := firstChild(a, assertionNS, "Conditions")
 	if cond == nil {
 		return nil, zero, "", failure.New(failure.BadAudience, failure.IdPAdmin, "Conditions of the Assertion", "an AudienceRestriction naming "+conn.SPEntityID, "no Conditions")
+	}
+	if err := checkConditionsUnderstood(cond); err != nil {
+		return nil, zero, "", err
 	}
 	notBefore, err := parseTime(cond, "NotBefore", "the Conditions")
 	if err != nil {
@@ -506,14 +546,54 @@ func checkAssertion(a *etree.Element, conn *Connection, now time.Time) (*Identit
 	return id, until, scdIRT, nil
 }
 
+// xsiNS is the XML Schema instance namespace, of xsi:type.
+const xsiNS = "http://www.w3.org/2001/XMLSchema-instance"
+
+// checkConditionsUnderstood refuses a condition other than the three we understand. An
+// AudienceRestriction is checked by checkAssertion; OneTimeUse asks for what the replay cache does to
+// every assertion; ProxyRestriction limits the assertions that a relying party issues on the
+// strength of this one, and we issue none. Anything else (a saml:Condition, whose meaning is its
+// xsi:type, or an element of another namespace) cannot be evaluated, and SAML core 2.5.1 makes an
+// assertion with a condition that cannot be evaluated Indeterminate: not valid.
+func checkConditionsUnderstood(cond *etree.Element) error {
+	for _, c := range cond.ChildElements() {
+		if c.NamespaceURI() == assertionNS && (c.Tag == "AudienceRestriction" || c.Tag == "OneTimeUse" || c.Tag == "ProxyRestriction") {
+			continue
+		}
+		got := describe(c)
+		for _, a := range c.Attr {
+			if a.Key == "type" && a.NamespaceURI() == xsiNS {
+				got += " of xsi:type " + a.Value
+			}
+		}
+		return failure.New(failure.UnknownCondition, failure.IdPAdmin, "Conditions of the Assertion",
+			"saml:AudienceRestriction, saml:OneTimeUse and saml:ProxyRestriction only", got)
+	}
+	return nil
+}
+
 // checkConfirmation finds a bearer SubjectConfirmation whose data names our ACS URL and is valid
 // now. It returns its NotOnOrAfter and InResponseTo, or the failure of the first bearer
 // confirmation when none passes.
 func checkConfirmation(subject *etree.Element, conn *Connection, now time.Time) (time.Time, string, error) {
 	skew := conn.ClockSkew
+	confirmations := children(subject, assertionNS, "SubjectConfirmation")
+	// The Web Browser SSO profile (4.1.4.2) forbids a NotBefore on a bearer confirmation: the IdP
+	// that sends one is misconfigured, whichever confirmation would have been used.
+	for _, sc := range confirmations {
+		if sc.SelectAttrValue("Method", "") != bearer {
+			continue
+		}
+		if data := firstChild(sc, assertionNS, "SubjectConfirmationData"); data != nil {
+			if nb := data.SelectAttr("NotBefore"); nb != nil {
+				return time.Time{}, "", failure.New(failure.BadSubjectConfirm, failure.IdPAdmin, "NotBefore of the bearer SubjectConfirmationData",
+					"none (the Web Browser SSO profile forbids it)", nb.Value)
+			}
+		}
+	}
 	var firstErr error
 	var methods []string
-	for _, sc := range children(subject, assertionNS, "SubjectConfirmation") {
+	for _, sc := range confirmations {
 		method := sc.SelectAttrValue("Method", "")
 		methods = append(methods, method)
 		if method != bearer {
@@ -536,13 +616,6 @@ func checkConfirmation(subject *etree.Element, conn *Connection, now time.Time) 
 			}
 			if !now.Add(-skew).Before(notOnOrAfter) {
 				return time.Time{}, "", failure.New(failure.Expired, failure.User, "NotOnOrAfter of the SubjectConfirmationData", "after "+stamp(now.Add(-skew)), stamp(notOnOrAfter))
-			}
-			notBefore, err := parseTime(data, "NotBefore", "the SubjectConfirmationData")
-			if err != nil {
-				return time.Time{}, "", err
-			}
-			if !notBefore.IsZero() && now.Add(skew).Before(notBefore) {
-				return time.Time{}, "", failure.New(failure.NotYetValid, failure.IdPAdmin, "NotBefore of the SubjectConfirmationData", "at or before "+stamp(now.Add(skew)), stamp(notBefore))
 			}
 			return notOnOrAfter, data.SelectAttrValue("InResponseTo", ""), nil
 		}()

@@ -27,8 +27,9 @@ type harness struct {
 	eph   ephemeral.Store
 	conn  *saml.Connection
 	now   time.Time
-	// requestID is the AuthnRequest ID the relay states name.
+	// requestID is the AuthnRequest ID the relay states name, and started the time it was made.
 	requestID string
+	started   time.Time
 }
 
 func newHarness(t testing.TB) *harness {
@@ -39,7 +40,8 @@ func newHarness(t testing.TB) *harness {
 }
 
 func newHarnessOn(t testing.TB, eph ephemeral.Store) *harness {
-	h := &harness{relay: relaystate.New(eph), eph: eph, conn: fixtures.Connection(t), now: fixtures.Now, requestID: fixtures.RequestID}
+	h := &harness{relay: relaystate.New(eph), eph: eph, conn: fixtures.Connection(t), now: fixtures.Now,
+		requestID: fixtures.RequestID, started: fixtures.RequestedAt}
 	h.v = &saml.Validator{Relay: h.relay, Replay: replay.New(eph), Now: func() time.Time { return h.now }}
 	return h
 }
@@ -48,7 +50,7 @@ func newHarnessOn(t testing.TB, eph ephemeral.Store) *harness {
 func (h *harness) begin(t testing.TB, mutate ...func(*relaystate.State)) string {
 	t.Helper()
 	st := relaystate.State{RequestID: h.requestID, Connection: h.conn.Name, BrowserHash: relaystate.HashBinding(browser),
-		FlowData: []byte("flow"), Created: h.now}
+		FlowData: []byte("flow"), Created: h.started}
 	for _, m := range mutate {
 		m(&st)
 	}
@@ -110,6 +112,8 @@ func TestValidResponsesGiveTheAssertedIdentity(t *testing.T) {
 		{"a signature by the second configured certificate, as during a rotation", "signed-by-next-certificate"},
 		{"an ECDSA P-256 signature in the standard r||s form", "ecdsa-signed"},
 		{"a response without an Issuer of its own", "no-response-issuer"},
+		{"a signed response without an Issuer, its signature first", "response-signed-no-issuer"},
+		{"an assertion whose conditions are OneTimeUse and ProxyRestriction besides the audience", "conditions-understood"},
 		{"an assertion encrypted with AES-256-GCM", "encrypted-gcm"},
 		{"an assertion encrypted with AES-128-GCM", "encrypted-gcm128"},
 		{"an assertion encrypted to the previous SP certificate, still published", "encrypted-gcm-old-key"},
@@ -529,6 +533,8 @@ func TestProtocolConditions(t *testing.T) {
 		{"an issuer the connection does not expect is refused", "assertion-signed",
 			func(h *harness) { h.conn.IdPEntityID = "https://other-idp.example.test" }, failure.BadIssuer, failure.IdPAdmin},
 		{"another Destination is refused", "bad-destination", nil, failure.BadDestination, failure.IdPAdmin},
+		{"an unsigned response without a Destination is refused", "no-destination", nil, failure.BadDestination, failure.IdPAdmin},
+		{"a signed response without a Destination is refused", "response-signed-no-destination", nil, failure.BadDestination, failure.IdPAdmin},
 		{"another Recipient is refused", "bad-recipient", nil, failure.BadRecipient, failure.IdPAdmin},
 		{"an InResponseTo on the response for another request is refused", "response-in-response-to-mismatch", nil, failure.InResponseToMismatch, failure.User},
 		{"an InResponseTo on the confirmation for another request is refused", "confirmation-in-response-to-mismatch", nil, failure.InResponseToMismatch, failure.User},
@@ -536,6 +542,8 @@ func TestProtocolConditions(t *testing.T) {
 			func(h *harness) { h.requestID = "id-request-0002" }, failure.InResponseToMismatch, failure.User},
 		{"an unsolicited response is refused", "unsolicited", nil, failure.UnsolicitedResponse, failure.IdPAdmin},
 		{"a confirmation method other than bearer is refused", "not-bearer", nil, failure.BadSubjectConfirm, failure.IdPAdmin},
+		{"a bearer confirmation with a NotBefore is refused, as the Web Browser SSO profile says", "confirmation-not-before", nil, failure.BadSubjectConfirm, failure.IdPAdmin},
+		{"a second bearer confirmation with a NotBefore is refused although the first passes", "second-confirmation-not-before", nil, failure.BadSubjectConfirm, failure.IdPAdmin},
 		{"an expired subject confirmation is refused", "confirmation-expired", nil, failure.Expired, failure.User},
 		{"expired conditions are refused", "conditions-expired", nil, failure.Expired, failure.User},
 		{"conditions not yet valid are refused", "not-yet-valid", nil, failure.NotYetValid, failure.IdPAdmin},
@@ -569,6 +577,100 @@ func TestProtocolConditions(t *testing.T) {
 			f := wantReason(t, err, tc.reason)
 			if f.FixBy != tc.fixBy || f.Check == "" {
 				t.Fatalf("failure %+v: want fix by %v and a named check", f, tc.fixBy)
+			}
+			if out.Identity != nil {
+				t.Fatal("a failed check returned an identity")
+			}
+		})
+	}
+}
+
+func TestConditionsWeDoNotUnderstandInvalidateTheAssertion(t *testing.T) {
+	for _, tc := range []struct {
+		name, fixture string
+		reason        failure.Reason
+		got           string
+	}{
+		{"a saml:Condition of an xsi:type we do not know is refused", "condition-of-unknown-type", failure.UnknownCondition,
+			"saml:Condition of xsi:type ext:DeviceCondition"},
+		{"a condition of another namespace is refused", "condition-in-another-namespace", failure.UnknownCondition,
+			"NetworkCondition in namespace urn:example:ext"},
+		{"OneTimeUse and ProxyRestriction are understood", "conditions-understood", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			out, err := h.validate(t, fixtures.Encoded(t, tc.fixture))
+			if tc.reason == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			f := wantReason(t, err, tc.reason)
+			if f.FixBy != failure.IdPAdmin || f.Check != "Conditions of the Assertion" || f.Got != tc.got {
+				t.Fatalf("failure %+v", f)
+			}
+			// Conditions are read from the verified assertion only: the admin's log names who it was.
+			if out.Identity != nil || !out.Verified || out.Email != "jane.doe@example.com" {
+				t.Fatalf("outcome %+v", out)
+			}
+		})
+	}
+}
+
+func TestIssueInstantsBelongToTheSignInTheyAnswer(t *testing.T) {
+	at := func(clock string) time.Time {
+		v, err := time.Parse(time.RFC3339, "2026-11-01T"+clock+"Z")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// started sets when the AuthnRequest was made and when the response is posted.
+	started := func(request, post string) func(h *harness) {
+		return func(h *harness) { h.started, h.now = at(request), at(post) }
+	}
+	for _, tc := range []struct {
+		name    string
+		encoded func(t testing.TB) string
+		setup   func(h *harness)
+		reason  failure.Reason
+		fixBy   failure.FixBy
+		check   string
+	}{
+		{"a response issued before its AuthnRequest, by more than the skew, is refused", fixture("response-issued-before-request"), nil,
+			failure.Expired, failure.IdPAdmin, "IssueInstant of the Response"},
+		{"an assertion issued before its AuthnRequest, by more than the skew, is refused", fixture("assertion-issued-before-request"), nil,
+			failure.Expired, failure.IdPAdmin, "IssueInstant of the Assertion"},
+		{"a response issued the skew before its AuthnRequest is accepted", fixture("assertion-signed"), started("12:01:30", "12:01:30"), "", 0, ""},
+		{"a response issued a second more than the skew before its AuthnRequest is refused", fixture("assertion-signed"), started("12:01:31", "12:01:31"),
+			failure.Expired, failure.IdPAdmin, "IssueInstant of the Response"},
+		{"a response older than the relay state's lifetime plus the skew is refused, whatever the relay state says", fixture("assertion-signed"),
+			started("11:40:00", "12:11:31"), failure.Expired, failure.User, "IssueInstant of the Response"},
+		{"a response issued later than now plus the skew is refused", fixture("assertion-signed"), started("11:57:00", "11:58:29"),
+			failure.NotYetValid, failure.IdPAdmin, "IssueInstant of the Response"},
+		{"an assertion issued later than now plus the skew is refused", fixture("assertion-issued-in-the-future"), nil,
+			failure.NotYetValid, failure.IdPAdmin, "IssueInstant of the Assertion"},
+		{"an assertion older than the relay state's lifetime plus the skew is refused, whatever the relay state says", fixture("assertion-issued-before-request"),
+			started("11:40:00", "12:09:31"), failure.Expired, failure.User, "IssueInstant of the Assertion"},
+		{"a response without an IssueInstant is refused", editOf("assertion-signed", func(t testing.TB, r *etree.Element) { r.RemoveAttr("IssueInstant") }), nil,
+			failure.MalformedXML, failure.IdPAdmin, "IssueInstant of the Response"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			if tc.setup != nil {
+				tc.setup(h)
+			}
+			out, err := h.validate(t, tc.encoded(t))
+			if tc.reason == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			f := wantReason(t, err, tc.reason)
+			if f.FixBy != tc.fixBy || f.Check != tc.check || f.Wanted == "" || f.Got == "" {
+				t.Fatalf("failure %+v: want %s, fix by %v", f, tc.check, tc.fixBy)
 			}
 			if out.Identity != nil {
 				t.Fatal("a failed check returned an identity")

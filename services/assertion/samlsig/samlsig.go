@@ -4,7 +4,9 @@
 // and from nothing else.
 //
 // goxmldsig leaves several checks to its callers, and this package makes them before goxmldsig runs:
-// the signature is a direct child of the signed element and the only signature that references it;
+// the signature is a direct child of the signed element, stands where the SAML schemas put it (right
+// after the element's Issuer, or first in a Response without one), and is the only signature that
+// references it;
 // it has exactly one Reference, whose URI is "#" + the element's ID; the transforms are exactly
 // enveloped-signature then exclusive c14n (without comments); SignedInfo is canonicalized with
 // exclusive c14n; the signature and digest algorithms are on an allow-list (SHA-1 only when the
@@ -28,6 +30,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +83,9 @@ type Policy struct {
 	// Now is the time at which the certificates must be valid.
 	Now time.Time
 }
+
+// Namespace is the XML-DSig namespace.
+const Namespace = dsig.Namespace
 
 // IsDS reports whether el is the XML-DSig element tag.
 func IsDS(el *etree.Element, tag string) bool {
@@ -344,6 +350,9 @@ func Verify(el *etree.Element, p Policy) (*etree.Element, error) {
 	if sig == nil {
 		return nil, bad("signature of "+el.Tag, "a ds:Signature", "none")
 	}
+	if err := placed(el, sig); err != nil {
+		return nil, err
+	}
 	if err := onlySignatureFor(el, sig, "#"+id); err != nil {
 		return nil, err
 	}
@@ -392,6 +401,27 @@ func classify(err error, certs []*x509.Certificate) error {
 		return bad("signature", "a valid signature", err.Error())
 	}
 	return bad("signature", "a valid signature", "none")
+}
+
+// assertionNS is the SAML assertion namespace, of the Issuer.
+const assertionNS = "urn:oasis:names:tc:SAML:2.0:assertion"
+
+// placed refuses a signature that does not stand where the SAML schemas put it: right after the
+// signed element's saml:Issuer, or first when the element has no Issuer (only a Response may lack
+// one). The saml package names a misplaced signature for the admin before it gets here; this keeps
+// the promise for every caller.
+func placed(el, sig *etree.Element) error {
+	isIssuer := func(c *etree.Element) bool { return c.Tag == "Issuer" && c.NamespaceURI() == assertionNS }
+	kids := el.ChildElements()
+	at := slices.Index(kids, sig)
+	if (at == 1 && isIssuer(kids[0])) || (at == 0 && !slices.ContainsFunc(kids, isIssuer)) {
+		return nil
+	}
+	got := "first, before the saml:Issuer"
+	if at > 0 {
+		got = "after " + kids[at-1].FullTag()
+	}
+	return bad("place of the ds:Signature in "+el.Tag, "right after the saml:Issuer of "+el.Tag, got)
 }
 
 // onlySignatureFor refuses any other ds:Signature below el that references el: goxmldsig takes the

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,5 +105,53 @@ func TestCertificatesMustBeValidNowAndStrong(t *testing.T) {
 	sig.RemoveChild(sig.FindElement("KeyInfo"))
 	if _, err := samlsig.Verify(a, samlsig.Policy{Certificates: []*x509.Certificate{weak}, Now: fixtures.Now}); !errors.As(err, &f) || f.Reason != failure.WeakAlgorithm {
 		t.Fatalf("a 1024-bit key: %v", err)
+	}
+}
+
+func TestASignatureVerifiesOnlyRightAfterTheIssuerOfWhatItSigns(t *testing.T) {
+	responseOf := func(t *testing.T, name string) *etree.Element {
+		doc, err := xmlgate.Parse(fixtures.Document(t, name), xmlgate.Default)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc.Root()
+	}
+	for _, tc := range []struct {
+		name   string
+		signed func(t *testing.T) *etree.Element
+		placed bool
+	}{
+		{"an assertion signature right after the Issuer verifies",
+			func(t *testing.T) *etree.Element { _, a := assertionOf(t, "assertion-signed"); return a }, true},
+		{"a response signature right after the Issuer verifies",
+			func(t *testing.T) *etree.Element { return responseOf(t, "response-signed") }, true},
+		{"a response signature first in a Response without an Issuer verifies",
+			func(t *testing.T) *etree.Element { return responseOf(t, "response-signed-no-issuer") }, true},
+		{"an assertion signature as the last child is refused, although its digest and value are right",
+			func(t *testing.T) *etree.Element { _, a := assertionOf(t, "signature-last-in-assertion"); return a }, false},
+		{"a response signature as the last child is refused, although its digest and value are right",
+			func(t *testing.T) *etree.Element { return responseOf(t, "response-signature-last") }, false},
+		{"an assertion signature moved before the Issuer is refused",
+			func(t *testing.T) *etree.Element {
+				_, a := assertionOf(t, "assertion-signed")
+				sig := a.FindElement("Signature")
+				a.RemoveChild(sig)
+				a.InsertChildAt(0, sig)
+				return a
+			}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := samlsig.Verify(tc.signed(t), policy(t, "idp"))
+			if tc.placed {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var f *failure.Error
+			if !errors.As(err, &f) || f.Reason != failure.BadSignature || !strings.HasPrefix(f.Check, "place of the ds:Signature") {
+				t.Fatalf("error %v, want BAD_SIGNATURE for the signature's place", err)
+			}
+		})
 	}
 }

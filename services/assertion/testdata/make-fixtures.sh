@@ -5,7 +5,8 @@
 # under test never vouches for its own fixtures.
 #
 # The keys are made once and kept (delete testdata/keys to make new ones); the documents are made
-# again on every run. All documents are valid at the tests' pinned clock, 2026-11-01T12:00:30Z.
+# again on every run. All documents answer an AuthnRequest made at 2026-11-01T11:59:50Z and are valid
+# at the tests' pinned clock, 2026-11-01T12:00:30Z.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -89,10 +90,13 @@ SHA1=${DSIG}sha1
 declare -A base=(
 	[RESPONSE_VERSION]=2.0
 	[ASSERTION_VERSION]=2.0
-	[DESTINATION]=https://sso.iechor.test/saml/conn_fixture/acs
+	[DESTINATION]='Destination="https://sso.iechor.test/saml/conn_fixture/acs"'
+	[RESPONSE_ISSUE_INSTANT]=2026-11-01T12:00:00Z
+	[ASSERTION_ISSUE_INSTANT]=2026-11-01T12:00:00Z
 	[RECIPIENT]=https://sso.iechor.test/saml/conn_fixture/acs
 	[RESPONSE_IRT]='InResponseTo="id-request-0001"'
 	[SCD_IRT]='InResponseTo="id-request-0001"'
+	[SCD_NOT_BEFORE]=
 	[RESPONSE_ISSUER]='<saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">https://idp.example.test/metadata</saml:Issuer>'
 	[ASSERTION_ISSUER]=https://idp.example.test/metadata
 	[STATUS]=urn:oasis:names:tc:SAML:2.0:status:Success
@@ -105,10 +109,16 @@ declare -A base=(
 	[AUDIENCE]='<saml:AudienceRestriction><saml:Audience>https://sso.iechor.test/saml/conn_fixture/metadata</saml:Audience></saml:AudienceRestriction>'
 	[EMAIL]=jane.doe@example.com
 	[SESSION_END]=2026-11-01T20:00:00Z
+	[RESPONSE_EXTRA]=
+	[SUBJECT_EXTRA]=
+	[ASSERTION_EXTRA]=
 )
 
 # render NAME KEY=VALUE...: the unsigned response of a variant, with empty signatures where asked
 # (SIGN_RESPONSE=yes, SIGN_ASSERTION=yes; SIGNATURE_METHOD and DIGEST_METHOD choose the algorithms).
+# A signature stands right after the Issuer, where the schema puts it, unless RESPONSE_SIGNATURE_AT=end
+# (the Response's last child) or ASSERTION_SIGNATURE_AT=end or =subject (the Assertion's last child, or
+# the Subject's first) asks for a misplaced one.
 render() {
 	local name=$1
 	shift
@@ -119,25 +129,30 @@ render() {
 	v[SIGN_ASSERTION]=yes
 	v[SIGNATURE_METHOD]=$RSA_SHA256
 	v[DIGEST_METHOD]=$SHA256
+	v[RESPONSE_SIGNATURE_AT]=issuer
+	v[ASSERTION_SIGNATURE_AT]=issuer
 	local kv
 	for kv in "$@"; do v[${kv%%=*}]=${kv#*=}; done
 	local rsig="" asig=""
 	[[ ${v[SIGN_RESPONSE]} == yes ]] && rsig=$(signature_template "_response-$name" "${v[SIGNATURE_METHOD]}" "${v[DIGEST_METHOD]}")
 	[[ ${v[SIGN_ASSERTION]} == yes ]] && asig=$(signature_template "_assertion-$name" "${v[SIGNATURE_METHOD]}" "${v[DIGEST_METHOD]}")
+	declare -A at=([response-issuer]="" [response-end]="" [assertion-issuer]="" [assertion-subject]="" [assertion-end]="")
+	at[response-${v[RESPONSE_SIGNATURE_AT]}]=$rsig
+	at[assertion-${v[ASSERTION_SIGNATURE_AT]}]=$asig
 	cat <<XML
 <?xml version="1.0" encoding="UTF-8"?>
-<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_response-$name" Version="${v[RESPONSE_VERSION]}" IssueInstant="2026-11-01T12:00:00Z" Destination="${v[DESTINATION]}" ${v[RESPONSE_IRT]}>
-  ${v[RESPONSE_ISSUER]}$rsig
+<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_response-$name" Version="${v[RESPONSE_VERSION]}" IssueInstant="${v[RESPONSE_ISSUE_INSTANT]}" ${v[DESTINATION]} ${v[RESPONSE_IRT]}>
+  ${v[RESPONSE_ISSUER]}${at[response-issuer]}
   <samlp:Status>
     <samlp:StatusCode Value="${v[STATUS]}"/>
   </samlp:Status>
-  <saml:Assertion xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ID="_assertion-$name" Version="${v[ASSERTION_VERSION]}" IssueInstant="2026-11-01T12:00:00Z">
-    <saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">${v[ASSERTION_ISSUER]}</saml:Issuer>$asig
-    <saml:Subject>
+  <saml:Assertion xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ID="_assertion-$name" Version="${v[ASSERTION_VERSION]}" IssueInstant="${v[ASSERTION_ISSUE_INSTANT]}">
+    <saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">${v[ASSERTION_ISSUER]}</saml:Issuer>${at[assertion-issuer]}
+    <saml:Subject>${at[assertion-subject]}
       <saml:NameID Format="${v[NAMEID_FORMAT]}" SPNameQualifier="https://sso.iechor.test/saml/conn_fixture/metadata">${v[NAMEID]}</saml:NameID>
       <saml:SubjectConfirmation Method="${v[METHOD]}">
-        <saml:SubjectConfirmationData ${v[SCD_IRT]} NotOnOrAfter="${v[SCD_NOT_ON_OR_AFTER]}" Recipient="${v[RECIPIENT]}"/>
-      </saml:SubjectConfirmation>
+        <saml:SubjectConfirmationData ${v[SCD_IRT]}${v[SCD_NOT_BEFORE]} NotOnOrAfter="${v[SCD_NOT_ON_OR_AFTER]}" Recipient="${v[RECIPIENT]}"/>
+      </saml:SubjectConfirmation>${v[SUBJECT_EXTRA]}
     </saml:Subject>
     <saml:Conditions NotBefore="${v[NOT_BEFORE]}" NotOnOrAfter="${v[NOT_ON_OR_AFTER]}">
       ${v[AUDIENCE]}
@@ -165,14 +180,14 @@ render() {
         <saml:AttributeValue xsi:type="xs:string">platform-admins</saml:AttributeValue>
         <saml:AttributeValue xsi:type="xs:string">all-staff</saml:AttributeValue>
       </saml:Attribute>
-    </saml:AttributeStatement>
-  </saml:Assertion>
+    </saml:AttributeStatement>${v[ASSERTION_EXTRA]}${at[assertion-end]}
+  </saml:Assertion>${v[RESPONSE_EXTRA]}${at[response-end]}
 </samlp:Response>
 XML
 }
 
 IDS=(--id-attr:ID urn:oasis:names:tc:SAML:2.0:protocol:Response --id-attr:ID urn:oasis:names:tc:SAML:2.0:assertion:Assertion)
-ASSERTION_SIGNATURE="//*[local-name()='Assertion']/*[local-name()='Signature']"
+ASSERTION_SIGNATURE="//*[local-name()='Assertion']//*[local-name()='Signature']"
 RESPONSE_SIGNATURE="/*/*[local-name()='Signature']"
 
 # sign FILE XPATH KEY: fills the ds:Signature that XPATH selects, with KEY's private key and its
@@ -201,6 +216,7 @@ make signed-by-next-certificate idp-next
 make ecdsa-signed idp-ec SIGNATURE_METHOD=$ECDSA_SHA256
 make unsigned idp SIGN_ASSERTION=no
 make no-response-issuer idp RESPONSE_ISSUER=
+make response-signed-no-issuer idp SIGN_RESPONSE=yes SIGN_ASSERTION=no RESPONSE_ISSUER=
 
 # Signature failures.
 make signed-by-attacker attacker
@@ -214,7 +230,7 @@ make bad-assertion-version idp ASSERTION_VERSION=1.1
 make idp-error-status idp SIGN_RESPONSE=yes SIGN_ASSERTION=no STATUS=urn:oasis:names:tc:SAML:2.0:status:Requester
 make bad-response-issuer idp RESPONSE_ISSUER='<saml:Issuer>https://evil.example.test/metadata</saml:Issuer>'
 make bad-assertion-issuer idp ASSERTION_ISSUER=https://evil.example.test/metadata
-make bad-destination idp DESTINATION=https://evil.example.test/acs
+make bad-destination idp DESTINATION='Destination="https://evil.example.test/acs"'
 make bad-recipient idp RECIPIENT=https://evil.example.test/acs
 make response-in-response-to-mismatch idp RESPONSE_IRT='InResponseTo="id-request-9999"'
 make confirmation-in-response-to-mismatch idp SCD_IRT='InResponseTo="id-request-9999"'
@@ -226,6 +242,33 @@ make not-yet-valid idp NOT_BEFORE=2026-11-01T12:10:00Z
 make no-audience-restriction idp AUDIENCE=
 make session-expired idp SESSION_END=2026-11-01T11:00:00Z
 make bad-audience idp AUDIENCE='<saml:AudienceRestriction><saml:Audience>https://other-sp.example.test/metadata</saml:Audience></saml:AudienceRestriction>'
+
+# The rules a strict service provider enforces beyond the conditions above. Each document is validly
+# signed (xmlsec1 --verify accepts it): only the rule refuses it.
+# A ds:Signature where the schema does not put it.
+make signature-last-in-assertion idp ASSERTION_SIGNATURE_AT=end
+make signature-in-subject idp ASSERTION_SIGNATURE_AT=subject
+make response-signature-last idp SIGN_RESPONSE=yes SIGN_ASSERTION=no RESPONSE_SIGNATURE_AT=end
+# Children that the schema does not allow, in a signed Response or a signed Assertion: an element of
+# another namespace, and an "Assertion" whose saml prefix is bound to another namespace.
+make response-foreign-child idp SIGN_RESPONSE=yes SIGN_ASSERTION=no RESPONSE_EXTRA='<ext:Note xmlns:ext="urn:example:ext">signed, but not SAML</ext:Note>'
+make response-rebound-saml-prefix idp SIGN_RESPONSE=yes SIGN_ASSERTION=no RESPONSE_EXTRA='<saml:Assertion xmlns:saml="urn:example:not-saml" ID="_decoy">ceo@example.com</saml:Assertion>'
+make assertion-foreign-child idp ASSERTION_EXTRA='<ext:Note xmlns:ext="urn:example:ext">signed, but not SAML</ext:Note>'
+# Conditions: two we do not understand, and the two we understand besides AudienceRestriction.
+make condition-of-unknown-type idp AUDIENCE="${base[AUDIENCE]}<saml:Condition xmlns:ext=\"urn:example:ext\" xsi:type=\"ext:DeviceCondition\"/>"
+make condition-in-another-namespace idp AUDIENCE="${base[AUDIENCE]}<ext:NetworkCondition xmlns:ext=\"urn:example:ext\"/>"
+make conditions-understood idp AUDIENCE="${base[AUDIENCE]}<saml:OneTimeUse/><saml:ProxyRestriction Count=\"0\"/>"
+# Issued before the AuthnRequest it answers (made at 11:59:50) by more than the skew, or after now
+# (12:00:30) by more than the skew.
+make response-issued-before-request idp RESPONSE_ISSUE_INSTANT=2026-11-01T11:58:00Z
+make assertion-issued-before-request idp ASSERTION_ISSUE_INSTANT=2026-11-01T11:58:00Z
+make assertion-issued-in-the-future idp ASSERTION_ISSUE_INSTANT=2026-11-01T12:03:00Z
+# No Destination, on an unsigned and on a signed Response.
+make no-destination idp DESTINATION=
+make response-signed-no-destination idp SIGN_RESPONSE=yes SIGN_ASSERTION=no DESTINATION=
+# A bearer confirmation with a NotBefore, which the Web Browser SSO profile forbids.
+make confirmation-not-before idp SCD_NOT_BEFORE=' NotBefore="2026-11-01T11:59:00Z"'
+make second-confirmation-not-before idp SUBJECT_EXTRA='<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData InResponseTo="id-request-0001" NotBefore="2026-11-01T11:59:00Z" NotOnOrAfter="2026-11-01T12:05:00Z" Recipient="https://sso.iechor.test/saml/conn_fixture/acs"/></saml:SubjectConfirmation>'
 
 # Rule 8.
 make email-outside-domains idp EMAIL=jane.doe@elsewhere.test NAMEID=jane.doe@elsewhere.test
