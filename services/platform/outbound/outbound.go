@@ -232,7 +232,7 @@ func (o Options) control(_, address string, _ syscall.RawConn) error {
 		if r.private && o.PrivateSetting != "" {
 			hint = " unless the operator sets " + o.PrivateSetting + "=true"
 		}
-		return fail(ErrForbiddenAddress, "The host resolves to %s, %s, which outbound requests do not reach%s.", addr, r.what, hint)
+		return fail(ErrForbiddenAddress, "The host resolves to %s, %s, which this service does not connect to%s.", addr, r.what, hint)
 	}
 	return nil
 }
