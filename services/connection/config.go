@@ -20,6 +20,7 @@ import (
 	"github.com/iechor/sso/services/connection/secureurl"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/mtls"
+	"github.com/iechor/sso/services/platform/outbound"
 )
 
 // Config is the connection service's configuration.
@@ -53,8 +54,9 @@ type Config struct {
 	MetadataFetchTimeout time.Duration `json:"metadata_fetch_timeout"`
 	// MetadataMaxBytes caps an IdP metadata document (CONNECTION_METADATA_MAX_BYTES).
 	MetadataMaxBytes int `json:"metadata_max_bytes"`
-	// MetadataAllowPrivate lets metadata URLs resolve to private network addresses, for IdPs inside
-	// the operator's network (CONNECTION_METADATA_ALLOW_PRIVATE).
+	// MetadataAllowPrivate lets metadata URLs reach loopback, private, carrier-grade NAT and
+	// unique-local addresses, for IdPs inside the operator's network; link-local (cloud metadata)
+	// stays refused (CONNECTION_METADATA_ALLOW_PRIVATE).
 	MetadataAllowPrivate bool `json:"metadata_allow_private"`
 	// PeerTimeout bounds each call to the domain and provisioning services (CONNECTION_PEER_TIMEOUT).
 	PeerTimeout time.Duration `json:"peer_timeout"`
@@ -141,6 +143,19 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.TLS.Validate())
 	return errors.Join(errs...)
+}
+
+// metadataFetch is what the fetch of an IdP metadata URL may do.
+func (c Config) metadataFetch(opts Options) outbound.Options {
+	return outbound.Options{
+		Timeout:        c.MetadataFetchTimeout,
+		MaxBytes:       int64(c.MetadataMaxBytes),
+		MaxRedirects:   5,
+		AllowPrivate:   c.MetadataAllowPrivate,
+		PrivateSetting: "CONNECTION_METADATA_ALLOW_PRIVATE",
+		RootCAs:        opts.MetadataRootCAs,
+		Resolver:       opts.MetadataResolver,
+	}
 }
 
 // publicBase checks PUBLIC_BASE_URL (https, or http on loopback; no query or fragment) and returns

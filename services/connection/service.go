@@ -2,6 +2,7 @@ package connection
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -41,9 +42,12 @@ type Service struct {
 
 // Options change how New builds the service, for tests and embedding; the zero value is production.
 type Options struct {
-	// MetadataFetcher fetches IdP metadata URLs instead of the default one, which refuses private
-	// network addresses.
-	MetadataFetcher *metadata.Fetcher
+	// MetadataRootCAs replaces the system's roots when fetching IdP metadata URLs: tests give their
+	// TLS server's. The address check and every other rule of the fetch stay as configured.
+	MetadataRootCAs *x509.CertPool
+	// MetadataResolver replaces the system's resolver when fetching IdP metadata URLs: tests point it
+	// at a DNS server of their own.
+	MetadataResolver *net.Resolver
 	// Now replaces the clock.
 	Now func() time.Time
 }
@@ -124,10 +128,7 @@ func NewWithOptions(ctx context.Context, cfg Config, log *slog.Logger, reg *metr
 			registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, c.get))
 		}
 	}
-	fetcher := opts.MetadataFetcher
-	if fetcher == nil {
-		fetcher = metadata.NewFetcher(cfg.MetadataFetchTimeout, cfg.MetadataMaxBytes, cfg.MetadataAllowPrivate)
-	}
+	fetcher := metadata.NewFetcher(cfg.metadataFetch(opts))
 	now := opts.Now
 	if now == nil {
 		now = time.Now

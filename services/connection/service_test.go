@@ -14,6 +14,7 @@ import (
 	"github.com/beevik/etree"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/iechor/sso/services/connection/certs"
 	"github.com/iechor/sso/services/connection/certs/certstest"
 	"github.com/iechor/sso/services/connection/metadata"
+	"github.com/iechor/sso/services/connection/seal"
+	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/rpcerror"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 )
@@ -462,23 +465,47 @@ func TestMetadataIsFetchedFromAURL(t *testing.T) {
 	defer tlsSrv.Close()
 	devSrv := httptest.NewServer(handler)
 	defer devSrv.Close()
-	e := newEnv(t, sqlstoretest.Backends()[0], func(_ *connection.Config, o *connection.Options) {
-		o.MetadataFetcher = &metadata.Fetcher{Client: tlsSrv.Client(), Timeout: 20 * time.Second, MaxBytes: 1 << 20}
-	})
+	roots := x509.NewCertPool()
+	roots.AddCert(tlsSrv.Certificate())
+	// The test's CA is the only thing the tests change; the address check is the service's own.
+	withRoots := func(_ *connection.Config, o *connection.Options) { o.MetadataRootCAs = roots }
+	// The operator's switch, read as the binary reads it.
+	allowPrivate := func(c *connection.Config, _ *connection.Options) {
+		loaded, err := connection.LoadConfig(config.NewReader(config.MapLookup(map[string]string{
+			"ENCRYPTION_KEY": seal.NewKey(), "CONNECTION_METADATA_ALLOW_PRIVATE": "true",
+		})))
+		if err != nil || !loaded.MetadataAllowPrivate {
+			t.Fatalf("CONNECTION_METADATA_ALLOW_PRIVATE=true read as %v, %v", loaded.MetadataAllowPrivate, err)
+		}
+		c.MetadataAllowPrivate = loaded.MetadataAllowPrivate
+	}
+	strict := newEnv(t, sqlstoretest.Backends()[0], withRoots)
+	private, _ := strict.replica(t, withRoots, allowPrivate)
 	for _, tc := range []struct {
 		name, url string
+		client    connectionv1.ConnectionServiceClient
+		code      codes.Code
 		reason    string
+		says      string
 	}{
-		{"an https URL is fetched", tlsSrv.URL + "/app/metadata", ""},
-		{"a loopback http URL is fetched for development", devSrv.URL + "/app/metadata", ""},
-		{"a URL that answers 404 is refused", tlsSrv.URL + "/missing", "METADATA_FETCH_FAILED"},
+		{"an https URL on loopback is refused by default", tlsSrv.URL + "/app/metadata", strict.client, codes.FailedPrecondition, "METADATA_FETCH_FAILED",
+			"The metadata URL could not be fetched. The host resolves to 127.0.0.1, a loopback address, which this service does not connect to unless the operator sets CONNECTION_METADATA_ALLOW_PRIVATE=true."},
+		{"a plain http URL on loopback is refused before any request", devSrv.URL + "/app/metadata", strict.client, codes.InvalidArgument, "INSECURE_URL", "the URL must use https"},
+		{"the cloud metadata address is refused", "https://169.254.169.254/latest/meta-data", private, codes.FailedPrecondition, "METADATA_FETCH_FAILED", "a link-local address"},
+		{"an https URL on loopback is fetched with CONNECTION_METADATA_ALLOW_PRIVATE=true", tlsSrv.URL + "/app/metadata", private, codes.OK, "", ""},
+		{"a plain http URL stays refused with private addresses allowed", devSrv.URL + "/app/metadata", private, codes.InvalidArgument, "INSECURE_URL", "the URL must use https"},
+		{"a URL that answers 404 is refused", tlsSrv.URL + "/missing", private, codes.FailedPrecondition, "METADATA_FETCH_FAILED",
+			"The metadata URL could not be fetched. The server answered 404 Not Found instead of 200 OK."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := e.client.CreateConnection(ctx, &connectionv1.CreateConnectionRequest{Parent: "companies/acme", Connection: &connectionv1.Connection{
+			r, err := tc.client.CreateConnection(ctx, &connectionv1.CreateConnectionRequest{Parent: "companies/acme", Connection: &connectionv1.Connection{
 				DisplayName: "Okta", Type: connectionv1.ConnectionType_CONNECTION_TYPE_SAML, Saml: &connectionv1.SamlConfig{IdpMetadataUrl: tc.url},
 			}})
 			if tc.reason != "" {
-				wantReason(t, err, codes.FailedPrecondition, tc.reason, "saml.idp_metadata_url")
+				wantReason(t, err, tc.code, tc.reason, "saml.idp_metadata_url")
+				if msg := status.Convert(err).Message(); !strings.Contains(msg, tc.says) {
+					t.Fatalf("message %q, want it to say %q", msg, tc.says)
+				}
 				return
 			}
 			if err != nil || r.GetConnection().GetSaml().GetIdpEntityId() != "http://www.okta.com/exk1a2b3c4d5e6f7g8h9" {

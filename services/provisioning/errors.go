@@ -64,6 +64,7 @@ var reasons = []struct {
 	{directory.ErrInvalidActor, rpcerror.New(codes.InvalidArgument, "INVALID_ACTOR", "The actor must be users/{id}, service:{name} or system.")},
 	{directory.ErrInvalidAction, rpcerror.New(codes.InvalidArgument, "INVALID_ACTION", "The action must be dotted lower-case words, such as connection.update.")},
 	{directory.ErrTooManyDetails, rpcerror.New(codes.InvalidArgument, "TOO_MANY_DETAILS", "An audit event has at most 50 details.")},
+	{directory.ErrEmailAndUser, rpcerror.New(codes.InvalidArgument, "EMAIL_AND_USER", "Invite an email or a user, not both.")},
 	{errUnsupportedAction, rpcerror.New(codes.InvalidArgument, "UNSUPPORTED_ACTION", "The action is not one that access can be checked for.")},
 
 	{jit.ErrNotAssigned, rpcerror.New(codes.PermissionDenied, "USER_NOT_ASSIGNED", "The user is not assigned to this SSO organization.")},

@@ -359,11 +359,15 @@ func (s *directoryServer) CreateUser(ctx context.Context, req *provisioningv1.Cr
 }
 
 func (s *directoryServer) GetUser(ctx context.Context, req *provisioningv1.GetUserRequest) (*provisioningv1.GetUserResponse, error) {
+	actor, err := actorFrom(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	id, err := parseUser("name", req.GetName())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	u, err := s.dir.GetUser(ctx, id)
+	u, err := s.dir.GetUser(ctx, actor, id)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -371,7 +375,11 @@ func (s *directoryServer) GetUser(ctx context.Context, req *provisioningv1.GetUs
 }
 
 func (s *directoryServer) LookupUser(ctx context.Context, req *provisioningv1.LookupUserRequest) (*provisioningv1.LookupUserResponse, error) {
-	u, err := s.dir.LookupUser(ctx, req.GetEmail())
+	actor, err := actorFrom(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	u, err := s.dir.LookupUser(ctx, actor, req.GetEmail())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -425,6 +433,10 @@ func (s *directoryServer) DeleteUser(ctx context.Context, req *provisioningv1.De
 }
 
 func (s *directoryServer) ListIdentityLinks(ctx context.Context, req *provisioningv1.ListIdentityLinksRequest) (*provisioningv1.ListIdentityLinksResponse, error) {
+	actor, err := actorFrom(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	user, err := parseUser("parent", req.GetParent())
 	if err != nil {
 		return nil, toStatus(err)
@@ -433,7 +445,7 @@ func (s *directoryServer) ListIdentityLinks(ctx context.Context, req *provisioni
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	links, err := s.dir.ListIdentityLinks(ctx, user, store.Page{After: after, Limit: size + 1})
+	links, err := s.dir.ListIdentityLinks(ctx, actor, user, store.Page{After: after, Limit: size + 1})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -609,6 +621,11 @@ func (s *directoryServer) CreateInvitation(ctx context.Context, req *provisionin
 	}
 	inv := req.GetInvitation()
 	in := directory.InvitationInput{Email: inv.GetEmail()}
+	if inv.GetUser() != "" {
+		if in.User, err = parseUser("invitation.user", inv.GetUser()); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	if inv.GetTeam() != "" {
 		teamOrg, team, err := parse2("invitation.team", inv.GetTeam(), "organizations/*/teams/*")
 		if err == nil && teamOrg != org {
@@ -661,6 +678,50 @@ func (s *directoryServer) DeleteInvitation(ctx context.Context, req *provisionin
 	return &provisioningv1.DeleteInvitationResponse{}, nil
 }
 
+// ListUserInvitations lists the pending invitations to a user's email, for the user to accept.
+func (s *directoryServer) ListUserInvitations(ctx context.Context, req *provisioningv1.ListUserInvitationsRequest) (*provisioningv1.ListUserInvitationsResponse, error) {
+	actor, err := actorFrom(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	user, err := parseUser("parent", req.GetParent())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	size, after, fp, err := pageParams(req.GetPageSize(), req.GetPageToken(), "userInvitations", user)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	invs, err := s.dir.ListUserInvitations(ctx, actor, user, after, size+1)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	invs, next := cut(invs, size, directory.InvitationKey, fp)
+	return &provisioningv1.ListUserInvitationsResponse{Invitations: listToProto(invs, invitationToProto), NextPageToken: next}, nil
+}
+
+// AcceptInvitation is the invited person accepting: the actor must be that person (the edge
+// forwards the signed-in user), or a service or operator.
+func (s *directoryServer) AcceptInvitation(ctx context.Context, req *provisioningv1.AcceptInvitationRequest) (*provisioningv1.AcceptInvitationResponse, error) {
+	actor, err := actorFrom(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	user, err := parseUser("user", req.GetUser())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	org, id, err := parse2("invitation", req.GetInvitation(), "organizations/*/invitations/*")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	inv, m, err := s.dir.AcceptInvitation(ctx, actor, user, org, id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &provisioningv1.AcceptInvitationResponse{Invitation: invitationToProto(inv), Membership: membershipToProto(m)}, nil
+}
+
 // Access and audit.
 
 // CheckAccess answers for the owner at the root of the resource: companies/acme/connections/c1 is
@@ -710,6 +771,10 @@ func (s *directoryServer) RecordAuditEvent(ctx context.Context, req *provisionin
 // ListAuditEvents serves the log of a company (with its organizations' events), of an
 // organization, or, for operators over gRPC, of a user (users/{u}).
 func (s *directoryServer) ListAuditEvents(ctx context.Context, req *provisioningv1.ListAuditEventsRequest) (*provisioningv1.ListAuditEventsResponse, error) {
+	actor, err := actorFrom(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	parent, err := parseOwner("parent", req.GetParent())
 	if err != nil {
 		if id, uerr := parseUser("parent", req.GetParent()); uerr == nil {
@@ -727,7 +792,7 @@ func (s *directoryServer) ListAuditEvents(ctx context.Context, req *provisioning
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	events, err := s.dir.ListAuditEvents(ctx, parent, before, size+1)
+	events, err := s.dir.ListAuditEvents(ctx, actor, parent, before, size+1)
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -161,7 +161,7 @@ func TestSignInThroughARealIdentityProviderInAHeadlessBrowser(t *testing.T) {
 	verifier, challenge := pkce()
 	started := w.start(t, "admin@acme.example", challenge)
 	redirectURL, _ := started.body["redirectUrl"].(string)
-	if started.status != 200 || redirectURL == "" || field(started.body, "connection", "name") != w.connection {
+	if started.status != 200 || redirectURL == "" || field(started.body, "connection", "id") != w.connection[strings.LastIndex(w.connection, "/")+1:] {
 		t.Fatalf("login:start: %d %s", started.status, started.raw)
 	}
 

@@ -3,7 +3,9 @@ package metadata_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/iechor/sso/services/connection/metadata"
 	"github.com/iechor/sso/services/connection/secureurl"
+	"github.com/iechor/sso/services/domain/dns/dnstest"
+	"github.com/iechor/sso/services/platform/outbound"
 )
 
 func read(t testing.TB, name string) []byte {
@@ -128,7 +132,7 @@ func TestMetadataIsFetchedOverHTTPSWithLimits(t *testing.T) {
 	okta := read(t, "okta.xml")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metadata", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(okta) })
-	mux.HandleFunc("/huge", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(bytes.Repeat([]byte("x"), 4096)) })
+	mux.HandleFunc("/huge", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(bytes.Repeat([]byte("x"), 8192)) })
 	mux.HandleFunc("/missing", http.NotFound)
 	release := make(chan struct{})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, _ *http.Request) {
@@ -139,33 +143,54 @@ func TestMetadataIsFetchedOverHTTPSWithLimits(t *testing.T) {
 		_, _ = w.Write(okta)
 	})
 	mux.HandleFunc("/to-http", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "http://idp.example.com/metadata", http.StatusFound)
+		http.Redirect(w, r, "http://"+r.Host+"/metadata", http.StatusFound)
 	})
 	mux.HandleFunc("/to-https", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/metadata", http.StatusFound)
 	})
+	mux.HandleFunc("/to-cloud-metadata", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://169.254.169.254/latest/meta-data/", http.StatusFound)
+	})
 	tls := httptest.NewTLSServer(mux)
 	defer tls.Close()
-	plain := httptest.NewServer(mux)
-	defer plain.Close()
-	defer close(release) // before the servers close, which wait for their handlers
+	defer close(release) // before the server closes, which waits for its handlers
+	roots := x509.NewCertPool()
+	roots.AddCert(tls.Certificate())
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(tls.URL, "https://"))
 
-	f := &metadata.Fetcher{Client: tls.Client(), Timeout: 20 * time.Second, MaxBytes: 3000}
-	impatient := &metadata.Fetcher{Client: tls.Client(), Timeout: 300 * time.Millisecond, MaxBytes: 3000}
+	// idp.example.com resolves to 127.0.0.1, where the test server is; the certificate is for
+	// example.com, which resolves there too.
+	dns := dnstest.Start(t)
+	dns.SetA("idp.example.com")
+	dns.SetA("example.com")
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, dns.Addr())
+	}}
+	options := outbound.Options{Timeout: 20 * time.Second, MaxBytes: 4096, RootCAs: roots, Resolver: resolver}
+	strict := metadata.NewFetcher(options)
+	options.AllowPrivate = true
+	private := metadata.NewFetcher(options)
+	options.Timeout = 300 * time.Millisecond
+	impatient := metadata.NewFetcher(options)
+
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name, url string
 		want      error
 		fetcher   *metadata.Fetcher
 	}{
-		{"an https URL is fetched", tls.URL + "/metadata", nil, f},
-		{"a redirect to another https URL is followed", tls.URL + "/to-https", nil, f},
-		{"http on loopback is fetched for development", plain.URL + "/metadata", nil, f},
-		{"http elsewhere is refused before any request", "http://idp.example.com/metadata", secureurl.ErrInsecure, f},
-		{"a redirect to http is refused", tls.URL + "/to-http", metadata.ErrFetch, f},
-		{"a document over the cap is refused", tls.URL + "/huge", metadata.ErrTooLarge, f},
-		{"an error status is reported", tls.URL + "/missing", metadata.ErrFetch, f},
-		{"a server that does not answer in time is given up", tls.URL + "/slow", metadata.ErrFetch, impatient},
+		{"an https URL is fetched when private addresses are allowed", "https://example.com:" + port + "/metadata", nil, private},
+		{"a redirect to another https URL is followed", tls.URL + "/to-https", nil, private},
+		{"a host name that resolves to loopback is refused by default", "https://idp.example.com:" + port + "/metadata", outbound.ErrForbiddenAddress, strict},
+		{"a loopback address is refused by default", tls.URL + "/metadata", outbound.ErrForbiddenAddress, strict},
+		{"http on loopback is refused before any request", strings.Replace(tls.URL, "https", "http", 1) + "/metadata", secureurl.ErrInsecure, private},
+		{"http elsewhere is refused before any request", "http://idp.example.com/metadata", secureurl.ErrInsecure, private},
+		{"a redirect to http is refused", tls.URL + "/to-http", outbound.ErrNotHTTPS, private},
+		{"a redirect to the cloud metadata address is refused", tls.URL + "/to-cloud-metadata", outbound.ErrForbiddenAddress, private},
+		{"a document over the cap is refused as an inline one is", tls.URL + "/huge", metadata.ErrTooLarge, private},
+		{"an error status is reported", tls.URL + "/missing", outbound.ErrBadStatus, private},
+		{"a server that does not answer in time is given up", tls.URL + "/slow", outbound.ErrTimeout, impatient},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -176,17 +201,13 @@ func TestMetadataIsFetchedOverHTTPSWithLimits(t *testing.T) {
 			if tc.want == nil && !bytes.Equal(body, okta) {
 				t.Fatal("fetched another document")
 			}
+			var fe *metadata.FetchError
+			if errors.As(err, &fe) && (!errors.Is(err, metadata.ErrFetch) || !strings.HasPrefix(err.Error(), "The metadata URL could not be fetched. The ")) {
+				t.Fatalf("message %q", err)
+			}
 			if tc.fetcher == impatient && time.Since(start) > 2*time.Second {
 				t.Fatalf("took %v", time.Since(start))
 			}
 		})
-	}
-}
-
-func TestTheDefaultFetcherStaysOffUnroutableAddresses(t *testing.T) {
-	f := metadata.NewFetcher(time.Second, metadata.DefaultMaxBytes, false)
-	_, err := f.Fetch(context.Background(), "https://0.0.0.0:1/metadata")
-	if !errors.Is(err, metadata.ErrFetch) || !strings.Contains(err.Error(), "not a public address") {
-		t.Fatalf("Fetch: %v", err)
 	}
 }

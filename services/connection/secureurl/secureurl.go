@@ -1,12 +1,13 @@
 // Package secureurl decides which URLs the connection service accepts for anything that carries a
 // sign-in or a secret: identity provider sign-in URLs, OIDC issuers, metadata URLs and our own public
-// base URL. They must be absolute https URLs; plain http is accepted only for loopback hosts, so that
-// a developer can run an identity provider on their laptop. It never fetches anything.
+// base URL. They must be absolute https URLs; plain http is accepted only for loopback hosts in the
+// URLs that browsers follow, so that a developer can run an identity provider on their laptop. URLs
+// that the service itself fetches (CheckFetched) are https without exception. It never fetches
+// anything: platform/outbound does, and checks the addresses it connects to.
 package secureurl
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -18,8 +19,9 @@ const MaxLength = 2048
 var (
 	// ErrInvalid means the text is not an absolute http(s) URL with a host.
 	ErrInvalid = errors.New("not an absolute URL such as https://idp.example.com/sso")
-	// ErrInsecure means the URL is http on a host that is not loopback.
-	ErrInsecure = errors.New("the URL must use https (http is accepted only for localhost and loopback addresses)")
+	// ErrInsecure means the URL is not https where https is required: everywhere but http on a
+	// loopback host in a URL that browsers follow.
+	ErrInsecure = errors.New("the URL must use https")
 )
 
 // Check parses raw and applies the rules above. Fragments and user information are refused: neither
@@ -44,6 +46,19 @@ func Check(raw string) (*url.URL, error) {
 	return nil, ErrInvalid
 }
 
+// CheckFetched applies Check to a URL that the service itself will fetch, such as an IdP metadata
+// URL, and refuses plain http even on loopback: the service's own loopback is no developer's laptop.
+func CheckFetched(raw string) (*url.URL, error) {
+	u, err := Check(raw)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(u.Scheme, "https") {
+		return nil, ErrInsecure
+	}
+	return u, nil
+}
+
 // IsLoopbackHost reports whether host is localhost (or a name under it) or a loopback address.
 func IsLoopbackHost(host string) bool {
 	h := strings.ToLower(strings.TrimSuffix(host, "."))
@@ -54,12 +69,4 @@ func IsLoopbackHost(host string) bool {
 		return ip.IsLoopback()
 	}
 	return false
-}
-
-// IsPublicIP reports whether ip is an address that an outbound fetch of admin-supplied URLs may
-// reach: not private, link-local (cloud metadata lives there), multicast or unspecified. Loopback is
-// allowed for development.
-func IsPublicIP(ip net.IP) bool {
-	return !(ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified())
 }

@@ -2,7 +2,6 @@ package secureurl_test
 
 import (
 	"errors"
-	"net"
 	"testing"
 
 	"github.com/iechor/sso/services/connection/secureurl"
@@ -39,21 +38,23 @@ func TestOnlyHTTPSOrLoopbackHTTPIsAccepted(t *testing.T) {
 	}
 }
 
-func TestFetchesStayOffPrivateAndLinkLocalAddresses(t *testing.T) {
+func TestFetchedURLsAreHTTPSWithoutException(t *testing.T) {
 	for _, tc := range []struct {
-		ip     string
-		public bool
+		name, url string
+		want      error
 	}{
-		{"93.184.216.34", true},
-		{"127.0.0.1", true},
-		{"10.1.2.3", false},
-		{"192.168.1.1", false},
-		{"169.254.169.254", false},
-		{"fe80::1", false},
-		{"0.0.0.0", false},
+		{"an https URL is accepted", "https://idp.example.com/metadata", nil},
+		{"an https URL on loopback passes here: the address check is the fetcher's", "https://127.0.0.1:8443/metadata", nil},
+		{"http on loopback is refused", "http://127.0.0.1:8081/metadata", secureurl.ErrInsecure},
+		{"http on localhost is refused", "http://localhost/metadata", secureurl.ErrInsecure},
+		{"http elsewhere is refused", "http://idp.example.com/metadata", secureurl.ErrInsecure},
+		{"a relative URL is refused", "/metadata", secureurl.ErrInvalid},
 	} {
-		if got := secureurl.IsPublicIP(net.ParseIP(tc.ip)); got != tc.public {
-			t.Errorf("IsPublicIP(%s) = %v, want %v", tc.ip, got, tc.public)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := secureurl.CheckFetched(tc.url)
+			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Fatalf("CheckFetched(%q): %v, want %v", tc.url, err, tc.want)
+			}
+		})
 	}
 }

@@ -130,7 +130,7 @@ func (b *Browser) startBrowser(w http.ResponseWriter, r *http.Request, email, co
 		for _, c := range res.choices {
 			next := *r.URL
 			nq := next.Query()
-			nq.Set("connection", c.GetName())
+			nq.Set("connection", connectionID(c.GetName()))
 			next.RawQuery = nq.Encode()
 			p.Choices = append(p.Choices, choice{Name: c.GetDisplayName(), URL: next.RequestURI()})
 		}

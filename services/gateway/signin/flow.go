@@ -168,7 +168,9 @@ func (f *Flow) start(ctx context.Context, req startRequest) (startResult, error)
 	}
 	var candidates []*connectionv1.ResolvedConnection
 	for _, c := range resolved.GetConnections() {
-		if req.connection != "" && c.GetName() != req.connection && connectionID(c.GetName()) != req.connection {
+		// A choice comes back as the opaque id that the answer gave (the full name, which an admin
+		// knows, is accepted too); either must be one of the email's connections.
+		if req.connection != "" && connectionID(c.GetName()) != req.connection && c.GetName() != req.connection {
 			continue
 		}
 		if c.GetState() != connectionv1.ConnectionState_CONNECTION_STATE_ACTIVE && !req.testMode {
@@ -239,7 +241,8 @@ func clientTypeToConnection(c string) connectionv1.ClientType {
 	return connectionv1.ClientType_CLIENT_TYPE_UNSPECIFIED
 }
 
-// connectionID is the last segment of a connection name.
+// connectionID is the last segment of a connection name: the opaque conn_... id that anonymous
+// callers see instead of the name, which would tell them the company or organization.
 func connectionID(name string) string {
 	return name[strings.LastIndexByte(name, '/')+1:]
 }

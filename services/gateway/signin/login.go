@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
 	loginv1 "github.com/iechor/sso/gen/iechor/sso/login/v1"
 )
 
@@ -82,7 +83,7 @@ func (s *LoginService) StartLogin(ctx context.Context, req *loginv1.StartLoginRe
 	resp := &loginv1.StartLoginResponse{}
 	if res.connection == nil {
 		for _, c := range res.choices {
-			resp.Connections = append(resp.Connections, &loginv1.LoginConnection{Name: c.GetName(), DisplayName: c.GetDisplayName()})
+			resp.Connections = append(resp.Connections, loginConnection(c))
 		}
 		return resp, nil
 	}
@@ -91,9 +92,15 @@ func (s *LoginService) StartLogin(ctx context.Context, req *loginv1.StartLoginRe
 		return nil, err
 	}
 	resp.RedirectUrl = s.Flow.Policy.PublicBaseURL.JoinPath("sso", "begin", handle).String()
-	resp.Connection = &loginv1.LoginConnection{Name: res.connection.GetName(), DisplayName: res.connection.GetDisplayName()}
+	resp.Connection = loginConnection(res.connection)
 	resp.ExpireTime = timestamppb.New(s.Flow.now().Add(s.Flow.Policy.IntentTTL))
 	return resp, nil
+}
+
+// loginConnection is a connection as the anonymous caller of login:start sees it: what to show and
+// what to send back to choose it, and nothing of the company or organization it belongs to.
+func loginConnection(c *connectionv1.ResolvedConnection) *loginv1.LoginConnection {
+	return &loginv1.LoginConnection{Id: connectionID(c.GetName()), DisplayName: c.GetDisplayName()}
 }
 
 func (s *LoginService) RedeemLoginCode(ctx context.Context, req *loginv1.RedeemLoginCodeRequest) (*loginv1.RedeemLoginCodeResponse, error) {

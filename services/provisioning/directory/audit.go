@@ -107,8 +107,15 @@ func (d *Directory) RecordAuditEvent(ctx context.Context, caller Actor, parent r
 }
 
 // ListAuditEvents returns a page of a log, newest first: a company's shows the events of its
-// organizations too. Logs outlive what they describe, so a deleted owner's log can still be read.
-func (d *Directory) ListAuditEvents(ctx context.Context, parent resourcename.Owner, before int64, limit int) ([]store.AuditEvent, error) {
+// organizations too. Logs outlive what they describe, so a deleted owner's log can still be read. A
+// user's log (users/{u}: their email, username and name changes) is read by that user only, when the
+// actor is a person; whoever may manage a company or an organization reads its log (the edge decides).
+func (d *Directory) ListAuditEvents(ctx context.Context, actor Actor, parent resourcename.Owner, before int64, limit int) ([]store.AuditEvent, error) {
+	if parent.Kind == "users" {
+		if err := checkSelf(actor, parent.ID); err != nil {
+			return nil, Field("parent", err)
+		}
+	}
 	q := store.AuditQuery{Parent: parent.String(), Before: before, Limit: limit}
 	if parent.Kind == resourcename.Companies {
 		q = store.AuditQuery{Company: parent.ID, Before: before, Limit: limit}

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/iechor/sso/services/platform/callmeta"
+	"github.com/iechor/sso/services/platform/resourcename"
 	"github.com/iechor/sso/services/provisioning/store"
 )
 
@@ -115,7 +116,8 @@ func (d *Directory) DeleteCompany(ctx context.Context, actor Actor, id string) e
 	})
 }
 
-// AddCompanyOwner makes a user an owner of a company.
+// AddCompanyOwner makes a user an owner of a company. A person adds only users already in the
+// company (see checkInReach).
 func (d *Directory) AddCompanyOwner(ctx context.Context, actor Actor, companyID, userID string) (store.CompanyOwner, error) {
 	now := d.now()
 	var o store.CompanyOwner
@@ -125,6 +127,9 @@ func (d *Directory) AddCompanyOwner(ctx context.Context, actor Actor, companyID,
 		}
 		if _, err := tx.GetUser(ctx, userID); err != nil {
 			return Field("user", orMissing(err, ErrUserNotFound))
+		}
+		if err := checkInReach(ctx, tx, actor, "user", userID, resourcename.Owner{Kind: resourcename.Companies, ID: companyID}); err != nil {
+			return err
 		}
 		if err := tx.AddCompanyOwner(ctx, store.CompanyOwner{Company: companyID, User: userID, CreateTime: now}); err != nil {
 			if errors.Is(err, store.ErrAlreadyExists) {

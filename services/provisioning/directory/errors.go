@@ -50,6 +50,7 @@ var (
 	ErrInvalidActor      = errors.New(`invalid actor: users/{id}, service:{name} or system`)
 	ErrInvalidAction     = errors.New("invalid action: dotted lower-case words such as connection.update")
 	ErrTooManyDetails    = errors.New("too many details")
+	ErrEmailAndUser      = errors.New("an invitation names an email or a user, not both")
 )
 
 // FieldError names the request field that an error is about.

@@ -5,13 +5,15 @@ import (
 	"errors"
 
 	"github.com/iechor/sso/services/platform/opaque"
+	"github.com/iechor/sso/services/provisioning/email"
 	"github.com/iechor/sso/services/provisioning/store"
 )
 
 func memberName(org, user string) string { return orgName(org) + "/members/" + user }
 
 // CreateMembership adds a user to an organization; a full organization is refused with NO_SEATS.
-// An empty role is member.
+// An empty role is member. A person adds only users already in the organization's company (or, for
+// an organization on its own, linked through its connections); others are invited.
 func (d *Directory) CreateMembership(ctx context.Context, actor Actor, orgID, userID string, role store.Role) (store.Membership, error) {
 	if role == "" {
 		role = store.RoleMember
@@ -19,14 +21,17 @@ func (d *Directory) CreateMembership(ctx context.Context, actor Actor, orgID, us
 	now := d.now()
 	var m store.Membership
 	err := RunTx(ctx, d.Store, func(tx store.Tx) error {
-		if _, err := tx.GetOrganization(ctx, orgID); err != nil {
+		o, err := tx.GetOrganization(ctx, orgID)
+		if err != nil {
 			return orMissing(err, ErrOrganizationNotFound)
 		}
 		if _, err := tx.GetUser(ctx, userID); err != nil {
 			return Field("user", orMissing(err, ErrUserNotFound))
 		}
+		if err := checkInReach(ctx, tx, actor, "user", userID, tenantOf(o)); err != nil {
+			return err
+		}
 		var added bool
-		var err error
 		if m, added, err = Grant(ctx, tx, orgID, userID, role, now); err != nil {
 			return err
 		}
@@ -128,38 +133,64 @@ func (d *Directory) DeleteMembership(ctx context.Context, actor Actor, orgID, us
 	})
 }
 
-// InvitationInput is a new invitation.
+// InvitationInput is a new invitation: of an email, or of a user by id (whose email it takes).
 type InvitationInput struct {
 	Email string
+	User  string // user id, or ""
 	Team  string // team id in the organization, or ""
 	Role  store.Role
 }
 
 // CreateInvitation invites an email to an organization, and optionally one of its teams. The
 // invitation takes no seat until it is accepted; someone who is already a member is not invited.
+// Invited by id, a user must be in the organization's tenant as for CreateMembership.
 func (d *Directory) CreateInvitation(ctx context.Context, actor Actor, orgID string, in InvitationInput) (store.Invitation, error) {
-	addr, err := CheckEmail("invitation.email", in.Email)
-	if err != nil {
-		return store.Invitation{}, err
+	var addr email.Address
+	var err error
+	switch {
+	case in.User != "" && in.Email != "":
+		return store.Invitation{}, Field("invitation.user", ErrEmailAndUser)
+	case in.User == "":
+		if addr, err = CheckEmail("invitation.email", in.Email); err != nil {
+			return store.Invitation{}, err
+		}
 	}
 	if in.Role == "" {
 		in.Role = store.RoleMember
 	}
 	now := d.now()
-	inv := store.Invitation{ID: opaque.ID("inv"), Organization: orgID, Email: addr.Display, Team: in.Team, Role: in.Role,
+	inv := store.Invitation{ID: opaque.ID("inv"), Organization: orgID, Team: in.Team, Role: in.Role,
 		State: store.InvitationPending, CreateTime: now}
 	err = RunTx(ctx, d.Store, func(tx store.Tx) error {
-		if _, err := tx.GetOrganization(ctx, orgID); err != nil {
+		o, err := tx.GetOrganization(ctx, orgID)
+		if err != nil {
 			return orMissing(err, ErrOrganizationNotFound)
 		}
+		if in.User != "" {
+			u, err := tx.GetUser(ctx, in.User)
+			if err != nil {
+				return Field("invitation.user", orMissing(err, ErrUserNotFound))
+			}
+			if err := checkInReach(ctx, tx, actor, "invitation.user", in.User, tenantOf(o)); err != nil {
+				return err
+			}
+			if addr, err = CheckEmail("invitation.user", u.Email); err != nil {
+				return err
+			}
+		}
+		inv.Email = addr.Display
 		if in.Team != "" {
 			if _, err := tx.GetTeam(ctx, orgID, in.Team); err != nil {
 				return Field("invitation.team", orMissing(err, ErrTeamNotFound))
 			}
 		}
+		emailField := "invitation.email"
+		if in.User != "" {
+			emailField = "invitation.user"
+		}
 		if u, err := tx.GetUserByEmail(ctx, addr.Key); err == nil {
 			if _, err := tx.GetMembership(ctx, orgID, u.ID); err == nil {
-				return Field("invitation.email", ErrAlreadyMember)
+				return Field(emailField, ErrAlreadyMember)
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
@@ -168,7 +199,7 @@ func (d *Directory) CreateInvitation(ctx context.Context, actor Actor, orgID str
 		}
 		if err := tx.CreateInvitation(ctx, inv); err != nil {
 			if errors.Is(err, store.ErrAlreadyExists) {
-				return Field("invitation.email", ErrInvitationPending)
+				return Field(emailField, ErrInvitationPending)
 			}
 			return err
 		}
@@ -176,7 +207,10 @@ func (d *Directory) CreateInvitation(ctx context.Context, actor Actor, orgID str
 		if inv.Team != "" {
 			details["team"] = teamName(orgID, inv.Team)
 		}
-		_, err := Record(ctx, tx, actor, now, Event{Action: "invitation.create", Parent: orgName(orgID),
+		if in.User != "" {
+			details["user"] = userName(in.User)
+		}
+		_, err = Record(ctx, tx, actor, now, Event{Action: "invitation.create", Parent: orgName(orgID),
 			Resource: orgName(orgID) + "/invitations/" + inv.ID, Details: details})
 		return err
 	})

@@ -116,7 +116,8 @@ func (d *Directory) DeleteTeam(ctx context.Context, actor Actor, orgID, id strin
 	})
 }
 
-// AddTeamMember adds a member of the organization to one of its teams.
+// AddTeamMember adds a member of the organization to one of its teams. To a person, a user outside
+// the organization's company is missing, not "not a member": whether the id exists does not show.
 func (d *Directory) AddTeamMember(ctx context.Context, actor Actor, orgID, teamID, userID string) (store.TeamMember, error) {
 	now := d.now()
 	var m store.TeamMember
@@ -124,8 +125,15 @@ func (d *Directory) AddTeamMember(ctx context.Context, actor Actor, orgID, teamI
 		if _, err := tx.GetTeam(ctx, orgID, teamID); err != nil {
 			return orMissing(err, ErrTeamNotFound)
 		}
+		o, err := tx.GetOrganization(ctx, orgID)
+		if err != nil {
+			return orMissing(err, ErrOrganizationNotFound)
+		}
 		if _, err := tx.GetUser(ctx, userID); err != nil {
 			return Field("user", orMissing(err, ErrUserNotFound))
+		}
+		if err := checkInReach(ctx, tx, actor, "user", userID, tenantOf(o)); err != nil {
+			return err
 		}
 		if _, err := tx.GetMembership(ctx, orgID, userID); err != nil {
 			return Field("user", orMissing(err, ErrNotMember))

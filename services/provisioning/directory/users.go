@@ -44,20 +44,30 @@ func (d *Directory) CreateUser(ctx context.Context, actor Actor, in UserInput) (
 	return u, err
 }
 
-// GetUser returns a user.
-func (d *Directory) GetUser(ctx context.Context, id string) (store.User, error) {
+// GetUser returns a user; a person reads only their own.
+func (d *Directory) GetUser(ctx context.Context, actor Actor, id string) (store.User, error) {
+	if err := checkSelf(actor, id); err != nil {
+		return store.User{}, err
+	}
 	u, err := d.Store.GetUser(ctx, id)
 	return u, orMissing(err, ErrUserNotFound)
 }
 
-// LookupUser finds a user by email, case-insensitively.
-func (d *Directory) LookupUser(ctx context.Context, address string) (store.User, error) {
+// LookupUser finds a user by email, case-insensitively. A person finds only themself: an answer
+// about anyone else's email would tell whether that person has an account.
+func (d *Directory) LookupUser(ctx context.Context, actor Actor, address string) (store.User, error) {
 	addr, err := CheckEmail("email", address)
 	if err != nil {
 		return store.User{}, err
 	}
 	u, err := d.Store.GetUserByEmail(ctx, addr.Key)
-	return u, orMissing(err, ErrUserNotFound)
+	if err == nil {
+		err = checkSelf(actor, u.ID)
+	}
+	if err != nil {
+		return store.User{}, orMissing(err, ErrUserNotFound)
+	}
+	return u, nil
 }
 
 // UserUpdate holds the fields to change; nil leaves a field as it is.
@@ -67,7 +77,7 @@ type UserUpdate struct {
 	Username *string
 }
 
-// UpdateUser changes a user. A new email or username must be free.
+// UpdateUser changes a user; a person changes only their own. A new email or username must be free.
 func (d *Directory) UpdateUser(ctx context.Context, actor Actor, id string, in UserUpdate) (store.User, error) {
 	var newEmail string
 	if in.Email != nil {
@@ -86,6 +96,9 @@ func (d *Directory) UpdateUser(ctx context.Context, actor Actor, id string, in U
 		if err := CheckUsername("user.username", *in.Username); err != nil {
 			return store.User{}, err
 		}
+	}
+	if err := checkSelf(actor, id); err != nil {
+		return store.User{}, err
 	}
 	var u store.User
 	err := RunTx(ctx, d.Store, func(tx store.Tx) error {
@@ -131,8 +144,12 @@ func (d *Directory) UpdateUser(ctx context.Context, actor Actor, id string, in U
 
 // DeleteUser deletes a user with their memberships, ownerships and identity links. A user who is the
 // last owner of a company, or of an organization outside any company, stays: nobody else could
-// manage it afterwards. Each organization's log records the membership that went.
+// manage it afterwards. Each organization's log records the membership that went. A person deletes
+// only their own user.
 func (d *Directory) DeleteUser(ctx context.Context, actor Actor, id string) error {
+	if err := checkSelf(actor, id); err != nil {
+		return err
+	}
 	return RunTx(ctx, d.Store, func(tx store.Tx) error {
 		if _, err := tx.GetUser(ctx, id); err != nil {
 			return orMissing(err, ErrUserNotFound)
@@ -175,9 +192,10 @@ func (d *Directory) DeleteUser(ctx context.Context, actor Actor, id string) erro
 	})
 }
 
-// ListIdentityLinks returns a page of a user's identity links.
-func (d *Directory) ListIdentityLinks(ctx context.Context, userID string, p store.Page) ([]store.IdentityLink, error) {
-	if _, err := d.GetUser(ctx, userID); err != nil {
+// ListIdentityLinks returns a page of a user's identity links; a person lists only their own, which
+// name the connections (and so the companies) they sign in through.
+func (d *Directory) ListIdentityLinks(ctx context.Context, actor Actor, userID string, p store.Page) ([]store.IdentityLink, error) {
+	if _, err := d.GetUser(ctx, actor, userID); err != nil {
 		return nil, err
 	}
 	return d.Store.ListIdentityLinks(ctx, userID, p)

@@ -562,6 +562,33 @@ func (s *queries) CanManage(ctx context.Context, user, kind, id string) (bool, e
 	return ok, err
 }
 
+// InReach reads the user's own rows (ownerships, memberships and identity links, each by an index on
+// the user), so it costs the same however large the tenant. A connection belongs to a tenant when its
+// name starts with the tenant's name and "/connections/": compared as a prefix with substr rather
+// than LIKE, in which the "_" of an id would match any character.
+func (s *queries) InReach(ctx context.Context, user, kind, id string) (bool, error) {
+	var query string
+	switch kind {
+	case "companies":
+		query = `SELECT EXISTS (SELECT 1 FROM company_owners WHERE company_id = $1 AND user_id = $2)
+			OR EXISTS (SELECT 1 FROM memberships m JOIN organizations o ON o.id = m.org_id
+				WHERE m.user_id = $2 AND o.company_id = $1)
+			OR EXISTS (SELECT 1 FROM identity_links l WHERE l.user_id = $2
+				AND substr(l.connection, 1, length('companies/' || $1 || '/connections/')) = 'companies/' || $1 || '/connections/')
+			OR EXISTS (SELECT 1 FROM identity_links l JOIN organizations o ON o.company_id = $1 WHERE l.user_id = $2
+				AND substr(l.connection, 1, length('organizations/' || o.id || '/connections/')) = 'organizations/' || o.id || '/connections/')`
+	case "organizations":
+		query = `SELECT EXISTS (SELECT 1 FROM memberships WHERE org_id = $1 AND user_id = $2)
+			OR EXISTS (SELECT 1 FROM identity_links l WHERE l.user_id = $2
+				AND substr(l.connection, 1, length('organizations/' || $1 || '/connections/')) = 'organizations/' || $1 || '/connections/')`
+	default:
+		return false, fmt.Errorf("unknown resource kind %q", kind)
+	}
+	var ok bool
+	err := s.q.QueryRowContext(ctx, query, id, user).Scan(&ok)
+	return ok, err
+}
+
 // --- audit
 
 func (s *queries) AppendAuditEvent(ctx context.Context, e AuditEvent) (AuditEvent, error) {

@@ -261,6 +261,12 @@ type Tx interface {
 	// CanManage reports whether user owns the company, or, for an organization, is one of its
 	// owners or an owner of its company. kind is "companies" or "organizations".
 	CanManage(ctx context.Context, user, kind, id string) (bool, error)
+	// InReach reports whether user belongs to a tenant, so that its admins may name the user by id:
+	// for a company ("companies"), an owner of it, a member of one of its organizations, or someone
+	// linked through a connection of the company or of one of its organizations; for an
+	// organization outside any company ("organizations"), a member of it or someone linked through
+	// one of its connections.
+	InReach(ctx context.Context, user, kind, id string) (bool, error)
 
 	AppendAuditEvent(ctx context.Context, e AuditEvent) (AuditEvent, error)
 	ListAuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error)

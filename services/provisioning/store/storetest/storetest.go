@@ -412,6 +412,54 @@ func Run(t *testing.T, open Open) {
 				}
 			}
 		}},
+		{"a user is in a tenant's reach by ownership, membership or an identity link through its connections, and in no other", func(t *testing.T, s store.Store) {
+			must(t, s.CreateCompany(ctx, company("acme")))
+			must(t, s.CreateCompany(ctx, company("globex")))
+			must(t, s.CreateOrganization(ctx, org("eng", "acme", 0)))
+			must(t, s.CreateOrganization(ctx, org("ops", "globex", 0)))
+			must(t, s.CreateOrganization(ctx, org("a_b", "", 0)))
+			must(t, s.CreateOrganization(ctx, org("axb", "", 0)))
+			for _, u := range []string{"owner", "member", "linked", "orglinked", "stranger", "solo", "lookalike"} {
+				must(t, s.CreateUser(ctx, user(u, u+"@x.test")))
+			}
+			must(t, s.AddCompanyOwner(ctx, store.CompanyOwner{Company: "acme", User: "owner", CreateTime: t0}))
+			must(t, s.CreateMembership(ctx, member("eng", "member", store.RoleMember)))
+			must(t, s.CreateMembership(ctx, member("ops", "stranger", store.RoleOwner)))
+			link := func(id, userID, connection string) {
+				must(t, s.CreateIdentityLink(ctx, store.IdentityLink{ID: id, User: userID, Connection: connection, Subject: id, CreateTime: t0, LastSignIn: t0}))
+			}
+			link("l1", "linked", "companies/acme/connections/conn_1")
+			link("l2", "orglinked", "organizations/eng/connections/conn_2")
+			link("l3", "stranger", "companies/globex/connections/conn_3")
+			link("l4", "solo", "organizations/a_b/connections/conn_4")
+			link("l5", "lookalike", "organizations/axb/connections/conn_5")
+			link("l6", "lookalike", "companies/acme-evil/connections/conn_6")
+			for _, c := range []struct {
+				user, kind, id string
+				want           bool
+			}{
+				{"owner", "companies", "acme", true},
+				{"member", "companies", "acme", true},
+				{"linked", "companies", "acme", true},
+				{"orglinked", "companies", "acme", true},
+				{"stranger", "companies", "acme", false},
+				{"lookalike", "companies", "acme", false},
+				{"stranger", "companies", "globex", true},
+				{"member", "companies", "globex", false},
+				{"solo", "organizations", "a_b", true},
+				{"lookalike", "organizations", "a_b", false},
+				{"member", "organizations", "eng", true},
+				{"orglinked", "organizations", "eng", true},
+				{"owner", "organizations", "ops", false},
+				{"ghost", "companies", "acme", false},
+			} {
+				got, err := s.InReach(ctx, c.user, c.kind, c.id)
+				must(t, err)
+				if got != c.want {
+					t.Errorf("InReach(%s, %s/%s) = %v, want %v", c.user, c.kind, c.id, got, c.want)
+				}
+			}
+		}},
 		{"audit events list newest first, page by page, and a company's log shows its organizations'", func(t *testing.T, s store.Store) {
 			var last int64
 			for i := range 5 {

@@ -141,7 +141,8 @@ type StartLoginRequest struct {
 	CodeChallenge string `protobuf:"bytes,4,opt,name=code_challenge,json=codeChallenge,proto3" json:"code_challenge,omitempty"`
 	// Only S256 is accepted; empty means S256.
 	CodeChallengeMethod string `protobuf:"bytes,5,opt,name=code_challenge_method,json=codeChallengeMethod,proto3" json:"code_challenge_method,omitempty"`
-	// The connection to use (its name or id), when the domain has several.
+	// The connection to use when the domain has several: the opaque id of one of the
+	// StartLoginResponse.connections (conn_...).
 	Connection string `protobuf:"bytes,6,opt,name=connection,proto3" json:"connection,omitempty"`
 	// An admin's test sign-in: draft connections are allowed and failures are shown in full. Needs
 	// the bearer token of an owner of the connection.
@@ -229,11 +230,14 @@ func (x *StartLoginRequest) GetTestMode() bool {
 	return false
 }
 
-// A connection that can sign the email in.
+// A connection that can sign the email in, as an anonymous caller may see it.
 type LoginConnection struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	DisplayName   string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The connection's opaque id (conn_...): send it back in StartLoginRequest.connection to choose
+	// this connection. It names no company or organization.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The name the company gave the connection, to show in a choice.
+	DisplayName   string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -268,9 +272,9 @@ func (*LoginConnection) Descriptor() ([]byte, []int) {
 	return file_iechor_sso_login_v1_login_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *LoginConnection) GetName() string {
+func (x *LoginConnection) GetId() string {
 	if x != nil {
-		return x.Name
+		return x.Id
 	}
 	return ""
 }
@@ -563,9 +567,9 @@ const file_iechor_sso_login_v1_login_proto_rawDesc = "" +
 	"\n" +
 	"connection\x18\x06 \x01(\tR\n" +
 	"connection\x12\x1b\n" +
-	"\ttest_mode\x18\a \x01(\bR\btestMode\"H\n" +
-	"\x0fLoginConnection\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\ttest_mode\x18\a \x01(\bR\btestMode\"D\n" +
+	"\x0fLoginConnection\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\"\x82\x02\n" +
 	"\x12StartLoginResponse\x12!\n" +
 	"\fredirect_url\x18\x01 \x01(\tR\vredirectUrl\x12D\n" +

@@ -36,6 +36,9 @@ type LoginServiceClient interface {
 	// false), DESKTOP_TOO_OLD, USE_PERSONAL_ACCESS_TOKEN (the CLI), CONNECTION_INACTIVE (a draft outside
 	// test mode), RETURN_TO_NOT_ALLOWED. With several connections for the domain and none chosen, the
 	// answer lists them and has no redirect_url.
+	//
+	// The caller is anonymous, so the answer carries only what the sign-in needs: a connection's
+	// display name and its opaque id, never the company or organization it belongs to.
 	StartLogin(ctx context.Context, in *StartLoginRequest, opts ...grpc.CallOption) (*StartLoginResponse, error)
 	// Exchanges a one-time login code for an access token. The code is bound to the PKCE challenge of
 	// the start (or, for sign-ins started by a plain browser link, to that browser's binding cookie),
@@ -84,6 +87,9 @@ type LoginServiceServer interface {
 	// false), DESKTOP_TOO_OLD, USE_PERSONAL_ACCESS_TOKEN (the CLI), CONNECTION_INACTIVE (a draft outside
 	// test mode), RETURN_TO_NOT_ALLOWED. With several connections for the domain and none chosen, the
 	// answer lists them and has no redirect_url.
+	//
+	// The caller is anonymous, so the answer carries only what the sign-in needs: a connection's
+	// display name and its opaque id, never the company or organization it belongs to.
 	StartLogin(context.Context, *StartLoginRequest) (*StartLoginResponse, error)
 	// Exchanges a one-time login code for an access token. The code is bound to the PKCE challenge of
 	// the start (or, for sign-ins started by a plain browser link, to that browser's binding cookie),

@@ -802,14 +802,18 @@ func (x *TeamMember) GetCreateTime() *timestamppb.Timestamp {
 type Invitation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// organizations/{organization}/invitations/{invitation}
-	Name  string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Who is invited. Required unless user is given, which fills it.
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// organizations/{organization}/teams/{team}, or empty.
-	Team          string                 `protobuf:"bytes,3,opt,name=team,proto3" json:"team,omitempty"`
-	Role          Role                   `protobuf:"varint,4,opt,name=role,proto3,enum=iechor.sso.provisioning.v1.Role" json:"role,omitempty"`
-	State         InvitationState        `protobuf:"varint,5,opt,name=state,proto3,enum=iechor.sso.provisioning.v1.InvitationState" json:"state,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	AcceptTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=accept_time,json=acceptTime,proto3" json:"accept_time,omitempty"`
+	Team       string                 `protobuf:"bytes,3,opt,name=team,proto3" json:"team,omitempty"`
+	Role       Role                   `protobuf:"varint,4,opt,name=role,proto3,enum=iechor.sso.provisioning.v1.Role" json:"role,omitempty"`
+	State      InvitationState        `protobuf:"varint,5,opt,name=state,proto3,enum=iechor.sso.provisioning.v1.InvitationState" json:"state,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	AcceptTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=accept_time,json=acceptTime,proto3" json:"accept_time,omitempty"`
+	// users/{user}: instead of email, invite by id a user already in the organization's company (see
+	// CreateMembership); the invitation is to their email. Not with email.
+	User          string `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -891,6 +895,13 @@ func (x *Invitation) GetAcceptTime() *timestamppb.Timestamp {
 		return x.AcceptTime
 	}
 	return nil
+}
+
+func (x *Invitation) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
 }
 
 // The link from an identity at an IdP to a user.
@@ -4285,6 +4296,227 @@ func (*DeleteInvitationResponse) Descriptor() ([]byte, []int) {
 	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{77}
 }
 
+type ListUserInvitationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// users/{user}
+	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUserInvitationsRequest) Reset() {
+	*x = ListUserInvitationsRequest{}
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUserInvitationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUserInvitationsRequest) ProtoMessage() {}
+
+func (x *ListUserInvitationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUserInvitationsRequest.ProtoReflect.Descriptor instead.
+func (*ListUserInvitationsRequest) Descriptor() ([]byte, []int) {
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *ListUserInvitationsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListUserInvitationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUserInvitationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListUserInvitationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invitations   []*Invitation          `protobuf:"bytes,1,rep,name=invitations,proto3" json:"invitations,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUserInvitationsResponse) Reset() {
+	*x = ListUserInvitationsResponse{}
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUserInvitationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUserInvitationsResponse) ProtoMessage() {}
+
+func (x *ListUserInvitationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUserInvitationsResponse.ProtoReflect.Descriptor instead.
+func (*ListUserInvitationsResponse) Descriptor() ([]byte, []int) {
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *ListUserInvitationsResponse) GetInvitations() []*Invitation {
+	if x != nil {
+		return x.Invitations
+	}
+	return nil
+}
+
+func (x *ListUserInvitationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type AcceptInvitationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// users/{user}: the invited person, who accepts.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// organizations/{organization}/invitations/{invitation}
+	Invitation    string `protobuf:"bytes,2,opt,name=invitation,proto3" json:"invitation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptInvitationRequest) Reset() {
+	*x = AcceptInvitationRequest{}
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptInvitationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptInvitationRequest) ProtoMessage() {}
+
+func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
+func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *AcceptInvitationRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *AcceptInvitationRequest) GetInvitation() string {
+	if x != nil {
+		return x.Invitation
+	}
+	return ""
+}
+
+type AcceptInvitationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The invitation, accepted.
+	Invitation *Invitation `protobuf:"bytes,1,opt,name=invitation,proto3" json:"invitation,omitempty"`
+	// The user's membership of the invitation's organization.
+	Membership    *Membership `protobuf:"bytes,2,opt,name=membership,proto3" json:"membership,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptInvitationResponse) Reset() {
+	*x = AcceptInvitationResponse{}
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptInvitationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptInvitationResponse) ProtoMessage() {}
+
+func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
+func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *AcceptInvitationResponse) GetInvitation() *Invitation {
+	if x != nil {
+		return x.Invitation
+	}
+	return nil
+}
+
+func (x *AcceptInvitationResponse) GetMembership() *Membership {
+	if x != nil {
+		return x.Membership
+	}
+	return nil
+}
+
 type CheckAccessRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// users/{user}
@@ -4299,7 +4531,7 @@ type CheckAccessRequest struct {
 
 func (x *CheckAccessRequest) Reset() {
 	*x = CheckAccessRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[78]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4311,7 +4543,7 @@ func (x *CheckAccessRequest) String() string {
 func (*CheckAccessRequest) ProtoMessage() {}
 
 func (x *CheckAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[78]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4324,7 +4556,7 @@ func (x *CheckAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAccessRequest.ProtoReflect.Descriptor instead.
 func (*CheckAccessRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{78}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *CheckAccessRequest) GetPrincipal() string {
@@ -4357,7 +4589,7 @@ type CheckAccessResponse struct {
 
 func (x *CheckAccessResponse) Reset() {
 	*x = CheckAccessResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[79]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4369,7 +4601,7 @@ func (x *CheckAccessResponse) String() string {
 func (*CheckAccessResponse) ProtoMessage() {}
 
 func (x *CheckAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[79]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4382,7 +4614,7 @@ func (x *CheckAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAccessResponse.ProtoReflect.Descriptor instead.
 func (*CheckAccessResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{79}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *CheckAccessResponse) GetAllowed() bool {
@@ -4403,7 +4635,7 @@ type RecordAuditEventRequest struct {
 
 func (x *RecordAuditEventRequest) Reset() {
 	*x = RecordAuditEventRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[80]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4415,7 +4647,7 @@ func (x *RecordAuditEventRequest) String() string {
 func (*RecordAuditEventRequest) ProtoMessage() {}
 
 func (x *RecordAuditEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[80]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4428,7 +4660,7 @@ func (x *RecordAuditEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAuditEventRequest.ProtoReflect.Descriptor instead.
 func (*RecordAuditEventRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{80}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *RecordAuditEventRequest) GetParent() string {
@@ -4454,7 +4686,7 @@ type RecordAuditEventResponse struct {
 
 func (x *RecordAuditEventResponse) Reset() {
 	*x = RecordAuditEventResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[81]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4466,7 +4698,7 @@ func (x *RecordAuditEventResponse) String() string {
 func (*RecordAuditEventResponse) ProtoMessage() {}
 
 func (x *RecordAuditEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[81]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4479,7 +4711,7 @@ func (x *RecordAuditEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAuditEventResponse.ProtoReflect.Descriptor instead.
 func (*RecordAuditEventResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{81}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *RecordAuditEventResponse) GetEvent() *AuditEvent {
@@ -4500,7 +4732,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[82]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4512,7 +4744,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[82]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4525,7 +4757,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{82}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ListAuditEventsRequest) GetParent() string {
@@ -4559,7 +4791,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[83]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4571,7 +4803,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[83]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4584,7 +4816,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{83}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ListAuditEventsResponse) GetAuditEvents() []*AuditEvent {
@@ -4663,7 +4895,7 @@ const file_iechor_sso_provisioning_v1_directory_proto_rawDesc = "" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x19\n" +
 	"\x05email\x18\x03 \x01(\tB\x03\xe0A\x03R\x05email\x12@\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"createTime\"\xd1\x02\n" +
+	"createTime\"\xea\x02\n" +
 	"\n" +
 	"Invitation\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x03R\x04name\x12\x14\n" +
@@ -4674,7 +4906,8 @@ const file_iechor_sso_provisioning_v1_directory_proto_rawDesc = "" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vaccept_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"acceptTime\"\xef\x01\n" +
+	"acceptTime\x12\x17\n" +
+	"\x04user\x18\b \x01(\tB\x03\xe0A\x04R\x04user\"\xef\x01\n" +
 	"\fIdentityLink\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x03R\x04name\x12\x1e\n" +
 	"\n" +
@@ -4883,7 +5116,27 @@ const file_iechor_sso_provisioning_v1_directory_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"2\n" +
 	"\x17DeleteInvitationRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\x1a\n" +
-	"\x18DeleteInvitationResponse\"\x99\x01\n" +
+	"\x18DeleteInvitationResponse\"u\n" +
+	"\x1aListUserInvitationsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x8f\x01\n" +
+	"\x1bListUserInvitationsResponse\x12H\n" +
+	"\vinvitations\x18\x01 \x03(\v2&.iechor.sso.provisioning.v1.InvitationR\vinvitations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"W\n" +
+	"\x17AcceptInvitationRequest\x12\x17\n" +
+	"\x04user\x18\x01 \x01(\tB\x03\xe0A\x02R\x04user\x12#\n" +
+	"\n" +
+	"invitation\x18\x02 \x01(\tB\x03\xe0A\x02R\n" +
+	"invitation\"\xaa\x01\n" +
+	"\x18AcceptInvitationResponse\x12F\n" +
+	"\n" +
+	"invitation\x18\x01 \x01(\v2&.iechor.sso.provisioning.v1.InvitationR\n" +
+	"invitation\x12F\n" +
+	"\n" +
+	"membership\x18\x02 \x01(\v2&.iechor.sso.provisioning.v1.MembershipR\n" +
+	"membership\"\x99\x01\n" +
 	"\x12CheckAccessRequest\x12!\n" +
 	"\tprincipal\x18\x01 \x01(\tB\x03\xe0A\x02R\tprincipal\x12\x1f\n" +
 	"\bresource\x18\x02 \x01(\tB\x03\xe0A\x02R\bresource\x12?\n" +
@@ -4920,7 +5173,7 @@ const file_iechor_sso_provisioning_v1_directory_proto_rawDesc = "" +
 	"\x19INVITATION_STATE_ACCEPTED\x10\x02*7\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x15\n" +
-	"\x11ACTION_MANAGE_SSO\x10\x012\xab.\n" +
+	"\x11ACTION_MANAGE_SSO\x10\x012\x8e1\n" +
 	"\x10DirectoryService\x12\x8e\x01\n" +
 	"\rCreateCompany\x120.iechor.sso.provisioning.v1.CreateCompanyRequest\x1a1.iechor.sso.provisioning.v1.CreateCompanyResponse\"\x18\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/v1/companies\x12\x8b\x01\n" +
 	"\n" +
@@ -4964,7 +5217,9 @@ const file_iechor_sso_provisioning_v1_directory_proto_rawDesc = "" +
 	"\x10RemoveTeamMember\x123.iechor.sso.provisioning.v1.RemoveTeamMemberRequest\x1a4.iechor.sso.provisioning.v1.RemoveTeamMemberResponse\"4\x82\xd3\xe4\x93\x02.*,/v1/{name=organizations/*/teams/*/members/*}\x12\xb2\x01\n" +
 	"\x10CreateInvitation\x123.iechor.sso.provisioning.v1.CreateInvitationRequest\x1a4.iechor.sso.provisioning.v1.CreateInvitationResponse\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{parent=organizations/*}/invitations\x12\xac\x01\n" +
 	"\x0fListInvitations\x122.iechor.sso.provisioning.v1.ListInvitationsRequest\x1a3.iechor.sso.provisioning.v1.ListInvitationsResponse\"0\x82\xd3\xe4\x93\x02*\x12(/v1/{parent=organizations/*}/invitations\x12\xaf\x01\n" +
-	"\x10DeleteInvitation\x123.iechor.sso.provisioning.v1.DeleteInvitationRequest\x1a4.iechor.sso.provisioning.v1.DeleteInvitationResponse\"0\x82\xd3\xe4\x93\x02**(/v1/{name=organizations/*/invitations/*}\x12n\n" +
+	"\x10DeleteInvitation\x123.iechor.sso.provisioning.v1.DeleteInvitationRequest\x1a4.iechor.sso.provisioning.v1.DeleteInvitationResponse\"0\x82\xd3\xe4\x93\x02**(/v1/{name=organizations/*/invitations/*}\x12\xb0\x01\n" +
+	"\x13ListUserInvitations\x126.iechor.sso.provisioning.v1.ListUserInvitationsRequest\x1a7.iechor.sso.provisioning.v1.ListUserInvitationsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=users/*}/invitations\x12\xad\x01\n" +
+	"\x10AcceptInvitation\x123.iechor.sso.provisioning.v1.AcceptInvitationRequest\x1a4.iechor.sso.provisioning.v1.AcceptInvitationResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{user=users/*}:acceptInvitation\x12n\n" +
 	"\vCheckAccess\x12..iechor.sso.provisioning.v1.CheckAccessRequest\x1a/.iechor.sso.provisioning.v1.CheckAccessResponse\x12}\n" +
 	"\x10RecordAuditEvent\x123.iechor.sso.provisioning.v1.RecordAuditEventRequest\x1a4.iechor.sso.provisioning.v1.RecordAuditEventResponse\x12\xd4\x01\n" +
 	"\x0fListAuditEvents\x122.iechor.sso.provisioning.v1.ListAuditEventsRequest\x1a3.iechor.sso.provisioning.v1.ListAuditEventsResponse\"X\x82\xd3\xe4\x93\x02RZ*\x12(/v1/{parent=organizations/*}/auditEvents\x12$/v1/{parent=companies/*}/auditEventsBEZCgithub.com/iechor/sso/gen/iechor/sso/provisioning/v1;provisioningv1b\x06proto3"
@@ -4982,126 +5237,130 @@ func file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP() []byte {
 }
 
 var file_iechor_sso_provisioning_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_iechor_sso_provisioning_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
+var file_iechor_sso_provisioning_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
 var file_iechor_sso_provisioning_v1_directory_proto_goTypes = []any{
-	(Plan)(0),                          // 0: iechor.sso.provisioning.v1.Plan
-	(Role)(0),                          // 1: iechor.sso.provisioning.v1.Role
-	(InvitationState)(0),               // 2: iechor.sso.provisioning.v1.InvitationState
-	(Action)(0),                        // 3: iechor.sso.provisioning.v1.Action
-	(*Company)(nil),                    // 4: iechor.sso.provisioning.v1.Company
-	(*CompanyOwner)(nil),               // 5: iechor.sso.provisioning.v1.CompanyOwner
-	(*Organization)(nil),               // 6: iechor.sso.provisioning.v1.Organization
-	(*Team)(nil),                       // 7: iechor.sso.provisioning.v1.Team
-	(*User)(nil),                       // 8: iechor.sso.provisioning.v1.User
-	(*Membership)(nil),                 // 9: iechor.sso.provisioning.v1.Membership
-	(*TeamMember)(nil),                 // 10: iechor.sso.provisioning.v1.TeamMember
-	(*Invitation)(nil),                 // 11: iechor.sso.provisioning.v1.Invitation
-	(*IdentityLink)(nil),               // 12: iechor.sso.provisioning.v1.IdentityLink
-	(*AuditEvent)(nil),                 // 13: iechor.sso.provisioning.v1.AuditEvent
-	(*CreateCompanyRequest)(nil),       // 14: iechor.sso.provisioning.v1.CreateCompanyRequest
-	(*CreateCompanyResponse)(nil),      // 15: iechor.sso.provisioning.v1.CreateCompanyResponse
-	(*GetCompanyRequest)(nil),          // 16: iechor.sso.provisioning.v1.GetCompanyRequest
-	(*GetCompanyResponse)(nil),         // 17: iechor.sso.provisioning.v1.GetCompanyResponse
-	(*UpdateCompanyRequest)(nil),       // 18: iechor.sso.provisioning.v1.UpdateCompanyRequest
-	(*UpdateCompanyResponse)(nil),      // 19: iechor.sso.provisioning.v1.UpdateCompanyResponse
-	(*DeleteCompanyRequest)(nil),       // 20: iechor.sso.provisioning.v1.DeleteCompanyRequest
-	(*DeleteCompanyResponse)(nil),      // 21: iechor.sso.provisioning.v1.DeleteCompanyResponse
-	(*AddCompanyOwnerRequest)(nil),     // 22: iechor.sso.provisioning.v1.AddCompanyOwnerRequest
-	(*AddCompanyOwnerResponse)(nil),    // 23: iechor.sso.provisioning.v1.AddCompanyOwnerResponse
-	(*ListCompanyOwnersRequest)(nil),   // 24: iechor.sso.provisioning.v1.ListCompanyOwnersRequest
-	(*ListCompanyOwnersResponse)(nil),  // 25: iechor.sso.provisioning.v1.ListCompanyOwnersResponse
-	(*RemoveCompanyOwnerRequest)(nil),  // 26: iechor.sso.provisioning.v1.RemoveCompanyOwnerRequest
-	(*RemoveCompanyOwnerResponse)(nil), // 27: iechor.sso.provisioning.v1.RemoveCompanyOwnerResponse
-	(*CreateOrganizationRequest)(nil),  // 28: iechor.sso.provisioning.v1.CreateOrganizationRequest
-	(*CreateOrganizationResponse)(nil), // 29: iechor.sso.provisioning.v1.CreateOrganizationResponse
-	(*GetOrganizationRequest)(nil),     // 30: iechor.sso.provisioning.v1.GetOrganizationRequest
-	(*GetOrganizationResponse)(nil),    // 31: iechor.sso.provisioning.v1.GetOrganizationResponse
-	(*ListOrganizationsRequest)(nil),   // 32: iechor.sso.provisioning.v1.ListOrganizationsRequest
-	(*ListOrganizationsResponse)(nil),  // 33: iechor.sso.provisioning.v1.ListOrganizationsResponse
-	(*UpdateOrganizationRequest)(nil),  // 34: iechor.sso.provisioning.v1.UpdateOrganizationRequest
-	(*UpdateOrganizationResponse)(nil), // 35: iechor.sso.provisioning.v1.UpdateOrganizationResponse
-	(*DeleteOrganizationRequest)(nil),  // 36: iechor.sso.provisioning.v1.DeleteOrganizationRequest
-	(*DeleteOrganizationResponse)(nil), // 37: iechor.sso.provisioning.v1.DeleteOrganizationResponse
-	(*CreateTeamRequest)(nil),          // 38: iechor.sso.provisioning.v1.CreateTeamRequest
-	(*CreateTeamResponse)(nil),         // 39: iechor.sso.provisioning.v1.CreateTeamResponse
-	(*GetTeamRequest)(nil),             // 40: iechor.sso.provisioning.v1.GetTeamRequest
-	(*GetTeamResponse)(nil),            // 41: iechor.sso.provisioning.v1.GetTeamResponse
-	(*ListTeamsRequest)(nil),           // 42: iechor.sso.provisioning.v1.ListTeamsRequest
-	(*ListTeamsResponse)(nil),          // 43: iechor.sso.provisioning.v1.ListTeamsResponse
-	(*UpdateTeamRequest)(nil),          // 44: iechor.sso.provisioning.v1.UpdateTeamRequest
-	(*UpdateTeamResponse)(nil),         // 45: iechor.sso.provisioning.v1.UpdateTeamResponse
-	(*DeleteTeamRequest)(nil),          // 46: iechor.sso.provisioning.v1.DeleteTeamRequest
-	(*DeleteTeamResponse)(nil),         // 47: iechor.sso.provisioning.v1.DeleteTeamResponse
-	(*CreateUserRequest)(nil),          // 48: iechor.sso.provisioning.v1.CreateUserRequest
-	(*CreateUserResponse)(nil),         // 49: iechor.sso.provisioning.v1.CreateUserResponse
-	(*GetUserRequest)(nil),             // 50: iechor.sso.provisioning.v1.GetUserRequest
-	(*GetUserResponse)(nil),            // 51: iechor.sso.provisioning.v1.GetUserResponse
-	(*LookupUserRequest)(nil),          // 52: iechor.sso.provisioning.v1.LookupUserRequest
-	(*LookupUserResponse)(nil),         // 53: iechor.sso.provisioning.v1.LookupUserResponse
-	(*UpdateUserRequest)(nil),          // 54: iechor.sso.provisioning.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),         // 55: iechor.sso.provisioning.v1.UpdateUserResponse
-	(*DeleteUserRequest)(nil),          // 56: iechor.sso.provisioning.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),         // 57: iechor.sso.provisioning.v1.DeleteUserResponse
-	(*ListIdentityLinksRequest)(nil),   // 58: iechor.sso.provisioning.v1.ListIdentityLinksRequest
-	(*ListIdentityLinksResponse)(nil),  // 59: iechor.sso.provisioning.v1.ListIdentityLinksResponse
-	(*CreateMembershipRequest)(nil),    // 60: iechor.sso.provisioning.v1.CreateMembershipRequest
-	(*CreateMembershipResponse)(nil),   // 61: iechor.sso.provisioning.v1.CreateMembershipResponse
-	(*GetMembershipRequest)(nil),       // 62: iechor.sso.provisioning.v1.GetMembershipRequest
-	(*GetMembershipResponse)(nil),      // 63: iechor.sso.provisioning.v1.GetMembershipResponse
-	(*ListMembershipsRequest)(nil),     // 64: iechor.sso.provisioning.v1.ListMembershipsRequest
-	(*ListMembershipsResponse)(nil),    // 65: iechor.sso.provisioning.v1.ListMembershipsResponse
-	(*UpdateMembershipRequest)(nil),    // 66: iechor.sso.provisioning.v1.UpdateMembershipRequest
-	(*UpdateMembershipResponse)(nil),   // 67: iechor.sso.provisioning.v1.UpdateMembershipResponse
-	(*DeleteMembershipRequest)(nil),    // 68: iechor.sso.provisioning.v1.DeleteMembershipRequest
-	(*DeleteMembershipResponse)(nil),   // 69: iechor.sso.provisioning.v1.DeleteMembershipResponse
-	(*AddTeamMemberRequest)(nil),       // 70: iechor.sso.provisioning.v1.AddTeamMemberRequest
-	(*AddTeamMemberResponse)(nil),      // 71: iechor.sso.provisioning.v1.AddTeamMemberResponse
-	(*ListTeamMembersRequest)(nil),     // 72: iechor.sso.provisioning.v1.ListTeamMembersRequest
-	(*ListTeamMembersResponse)(nil),    // 73: iechor.sso.provisioning.v1.ListTeamMembersResponse
-	(*RemoveTeamMemberRequest)(nil),    // 74: iechor.sso.provisioning.v1.RemoveTeamMemberRequest
-	(*RemoveTeamMemberResponse)(nil),   // 75: iechor.sso.provisioning.v1.RemoveTeamMemberResponse
-	(*CreateInvitationRequest)(nil),    // 76: iechor.sso.provisioning.v1.CreateInvitationRequest
-	(*CreateInvitationResponse)(nil),   // 77: iechor.sso.provisioning.v1.CreateInvitationResponse
-	(*ListInvitationsRequest)(nil),     // 78: iechor.sso.provisioning.v1.ListInvitationsRequest
-	(*ListInvitationsResponse)(nil),    // 79: iechor.sso.provisioning.v1.ListInvitationsResponse
-	(*DeleteInvitationRequest)(nil),    // 80: iechor.sso.provisioning.v1.DeleteInvitationRequest
-	(*DeleteInvitationResponse)(nil),   // 81: iechor.sso.provisioning.v1.DeleteInvitationResponse
-	(*CheckAccessRequest)(nil),         // 82: iechor.sso.provisioning.v1.CheckAccessRequest
-	(*CheckAccessResponse)(nil),        // 83: iechor.sso.provisioning.v1.CheckAccessResponse
-	(*RecordAuditEventRequest)(nil),    // 84: iechor.sso.provisioning.v1.RecordAuditEventRequest
-	(*RecordAuditEventResponse)(nil),   // 85: iechor.sso.provisioning.v1.RecordAuditEventResponse
-	(*ListAuditEventsRequest)(nil),     // 86: iechor.sso.provisioning.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),    // 87: iechor.sso.provisioning.v1.ListAuditEventsResponse
-	nil,                                // 88: iechor.sso.provisioning.v1.AuditEvent.DetailsEntry
-	(*timestamppb.Timestamp)(nil),      // 89: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 90: google.protobuf.FieldMask
+	(Plan)(0),                           // 0: iechor.sso.provisioning.v1.Plan
+	(Role)(0),                           // 1: iechor.sso.provisioning.v1.Role
+	(InvitationState)(0),                // 2: iechor.sso.provisioning.v1.InvitationState
+	(Action)(0),                         // 3: iechor.sso.provisioning.v1.Action
+	(*Company)(nil),                     // 4: iechor.sso.provisioning.v1.Company
+	(*CompanyOwner)(nil),                // 5: iechor.sso.provisioning.v1.CompanyOwner
+	(*Organization)(nil),                // 6: iechor.sso.provisioning.v1.Organization
+	(*Team)(nil),                        // 7: iechor.sso.provisioning.v1.Team
+	(*User)(nil),                        // 8: iechor.sso.provisioning.v1.User
+	(*Membership)(nil),                  // 9: iechor.sso.provisioning.v1.Membership
+	(*TeamMember)(nil),                  // 10: iechor.sso.provisioning.v1.TeamMember
+	(*Invitation)(nil),                  // 11: iechor.sso.provisioning.v1.Invitation
+	(*IdentityLink)(nil),                // 12: iechor.sso.provisioning.v1.IdentityLink
+	(*AuditEvent)(nil),                  // 13: iechor.sso.provisioning.v1.AuditEvent
+	(*CreateCompanyRequest)(nil),        // 14: iechor.sso.provisioning.v1.CreateCompanyRequest
+	(*CreateCompanyResponse)(nil),       // 15: iechor.sso.provisioning.v1.CreateCompanyResponse
+	(*GetCompanyRequest)(nil),           // 16: iechor.sso.provisioning.v1.GetCompanyRequest
+	(*GetCompanyResponse)(nil),          // 17: iechor.sso.provisioning.v1.GetCompanyResponse
+	(*UpdateCompanyRequest)(nil),        // 18: iechor.sso.provisioning.v1.UpdateCompanyRequest
+	(*UpdateCompanyResponse)(nil),       // 19: iechor.sso.provisioning.v1.UpdateCompanyResponse
+	(*DeleteCompanyRequest)(nil),        // 20: iechor.sso.provisioning.v1.DeleteCompanyRequest
+	(*DeleteCompanyResponse)(nil),       // 21: iechor.sso.provisioning.v1.DeleteCompanyResponse
+	(*AddCompanyOwnerRequest)(nil),      // 22: iechor.sso.provisioning.v1.AddCompanyOwnerRequest
+	(*AddCompanyOwnerResponse)(nil),     // 23: iechor.sso.provisioning.v1.AddCompanyOwnerResponse
+	(*ListCompanyOwnersRequest)(nil),    // 24: iechor.sso.provisioning.v1.ListCompanyOwnersRequest
+	(*ListCompanyOwnersResponse)(nil),   // 25: iechor.sso.provisioning.v1.ListCompanyOwnersResponse
+	(*RemoveCompanyOwnerRequest)(nil),   // 26: iechor.sso.provisioning.v1.RemoveCompanyOwnerRequest
+	(*RemoveCompanyOwnerResponse)(nil),  // 27: iechor.sso.provisioning.v1.RemoveCompanyOwnerResponse
+	(*CreateOrganizationRequest)(nil),   // 28: iechor.sso.provisioning.v1.CreateOrganizationRequest
+	(*CreateOrganizationResponse)(nil),  // 29: iechor.sso.provisioning.v1.CreateOrganizationResponse
+	(*GetOrganizationRequest)(nil),      // 30: iechor.sso.provisioning.v1.GetOrganizationRequest
+	(*GetOrganizationResponse)(nil),     // 31: iechor.sso.provisioning.v1.GetOrganizationResponse
+	(*ListOrganizationsRequest)(nil),    // 32: iechor.sso.provisioning.v1.ListOrganizationsRequest
+	(*ListOrganizationsResponse)(nil),   // 33: iechor.sso.provisioning.v1.ListOrganizationsResponse
+	(*UpdateOrganizationRequest)(nil),   // 34: iechor.sso.provisioning.v1.UpdateOrganizationRequest
+	(*UpdateOrganizationResponse)(nil),  // 35: iechor.sso.provisioning.v1.UpdateOrganizationResponse
+	(*DeleteOrganizationRequest)(nil),   // 36: iechor.sso.provisioning.v1.DeleteOrganizationRequest
+	(*DeleteOrganizationResponse)(nil),  // 37: iechor.sso.provisioning.v1.DeleteOrganizationResponse
+	(*CreateTeamRequest)(nil),           // 38: iechor.sso.provisioning.v1.CreateTeamRequest
+	(*CreateTeamResponse)(nil),          // 39: iechor.sso.provisioning.v1.CreateTeamResponse
+	(*GetTeamRequest)(nil),              // 40: iechor.sso.provisioning.v1.GetTeamRequest
+	(*GetTeamResponse)(nil),             // 41: iechor.sso.provisioning.v1.GetTeamResponse
+	(*ListTeamsRequest)(nil),            // 42: iechor.sso.provisioning.v1.ListTeamsRequest
+	(*ListTeamsResponse)(nil),           // 43: iechor.sso.provisioning.v1.ListTeamsResponse
+	(*UpdateTeamRequest)(nil),           // 44: iechor.sso.provisioning.v1.UpdateTeamRequest
+	(*UpdateTeamResponse)(nil),          // 45: iechor.sso.provisioning.v1.UpdateTeamResponse
+	(*DeleteTeamRequest)(nil),           // 46: iechor.sso.provisioning.v1.DeleteTeamRequest
+	(*DeleteTeamResponse)(nil),          // 47: iechor.sso.provisioning.v1.DeleteTeamResponse
+	(*CreateUserRequest)(nil),           // 48: iechor.sso.provisioning.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),          // 49: iechor.sso.provisioning.v1.CreateUserResponse
+	(*GetUserRequest)(nil),              // 50: iechor.sso.provisioning.v1.GetUserRequest
+	(*GetUserResponse)(nil),             // 51: iechor.sso.provisioning.v1.GetUserResponse
+	(*LookupUserRequest)(nil),           // 52: iechor.sso.provisioning.v1.LookupUserRequest
+	(*LookupUserResponse)(nil),          // 53: iechor.sso.provisioning.v1.LookupUserResponse
+	(*UpdateUserRequest)(nil),           // 54: iechor.sso.provisioning.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),          // 55: iechor.sso.provisioning.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),           // 56: iechor.sso.provisioning.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),          // 57: iechor.sso.provisioning.v1.DeleteUserResponse
+	(*ListIdentityLinksRequest)(nil),    // 58: iechor.sso.provisioning.v1.ListIdentityLinksRequest
+	(*ListIdentityLinksResponse)(nil),   // 59: iechor.sso.provisioning.v1.ListIdentityLinksResponse
+	(*CreateMembershipRequest)(nil),     // 60: iechor.sso.provisioning.v1.CreateMembershipRequest
+	(*CreateMembershipResponse)(nil),    // 61: iechor.sso.provisioning.v1.CreateMembershipResponse
+	(*GetMembershipRequest)(nil),        // 62: iechor.sso.provisioning.v1.GetMembershipRequest
+	(*GetMembershipResponse)(nil),       // 63: iechor.sso.provisioning.v1.GetMembershipResponse
+	(*ListMembershipsRequest)(nil),      // 64: iechor.sso.provisioning.v1.ListMembershipsRequest
+	(*ListMembershipsResponse)(nil),     // 65: iechor.sso.provisioning.v1.ListMembershipsResponse
+	(*UpdateMembershipRequest)(nil),     // 66: iechor.sso.provisioning.v1.UpdateMembershipRequest
+	(*UpdateMembershipResponse)(nil),    // 67: iechor.sso.provisioning.v1.UpdateMembershipResponse
+	(*DeleteMembershipRequest)(nil),     // 68: iechor.sso.provisioning.v1.DeleteMembershipRequest
+	(*DeleteMembershipResponse)(nil),    // 69: iechor.sso.provisioning.v1.DeleteMembershipResponse
+	(*AddTeamMemberRequest)(nil),        // 70: iechor.sso.provisioning.v1.AddTeamMemberRequest
+	(*AddTeamMemberResponse)(nil),       // 71: iechor.sso.provisioning.v1.AddTeamMemberResponse
+	(*ListTeamMembersRequest)(nil),      // 72: iechor.sso.provisioning.v1.ListTeamMembersRequest
+	(*ListTeamMembersResponse)(nil),     // 73: iechor.sso.provisioning.v1.ListTeamMembersResponse
+	(*RemoveTeamMemberRequest)(nil),     // 74: iechor.sso.provisioning.v1.RemoveTeamMemberRequest
+	(*RemoveTeamMemberResponse)(nil),    // 75: iechor.sso.provisioning.v1.RemoveTeamMemberResponse
+	(*CreateInvitationRequest)(nil),     // 76: iechor.sso.provisioning.v1.CreateInvitationRequest
+	(*CreateInvitationResponse)(nil),    // 77: iechor.sso.provisioning.v1.CreateInvitationResponse
+	(*ListInvitationsRequest)(nil),      // 78: iechor.sso.provisioning.v1.ListInvitationsRequest
+	(*ListInvitationsResponse)(nil),     // 79: iechor.sso.provisioning.v1.ListInvitationsResponse
+	(*DeleteInvitationRequest)(nil),     // 80: iechor.sso.provisioning.v1.DeleteInvitationRequest
+	(*DeleteInvitationResponse)(nil),    // 81: iechor.sso.provisioning.v1.DeleteInvitationResponse
+	(*ListUserInvitationsRequest)(nil),  // 82: iechor.sso.provisioning.v1.ListUserInvitationsRequest
+	(*ListUserInvitationsResponse)(nil), // 83: iechor.sso.provisioning.v1.ListUserInvitationsResponse
+	(*AcceptInvitationRequest)(nil),     // 84: iechor.sso.provisioning.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),    // 85: iechor.sso.provisioning.v1.AcceptInvitationResponse
+	(*CheckAccessRequest)(nil),          // 86: iechor.sso.provisioning.v1.CheckAccessRequest
+	(*CheckAccessResponse)(nil),         // 87: iechor.sso.provisioning.v1.CheckAccessResponse
+	(*RecordAuditEventRequest)(nil),     // 88: iechor.sso.provisioning.v1.RecordAuditEventRequest
+	(*RecordAuditEventResponse)(nil),    // 89: iechor.sso.provisioning.v1.RecordAuditEventResponse
+	(*ListAuditEventsRequest)(nil),      // 90: iechor.sso.provisioning.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),     // 91: iechor.sso.provisioning.v1.ListAuditEventsResponse
+	nil,                                 // 92: iechor.sso.provisioning.v1.AuditEvent.DetailsEntry
+	(*timestamppb.Timestamp)(nil),       // 93: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),       // 94: google.protobuf.FieldMask
 }
 var file_iechor_sso_provisioning_v1_directory_proto_depIdxs = []int32{
-	89,  // 0: iechor.sso.provisioning.v1.Company.create_time:type_name -> google.protobuf.Timestamp
-	89,  // 1: iechor.sso.provisioning.v1.Company.update_time:type_name -> google.protobuf.Timestamp
-	89,  // 2: iechor.sso.provisioning.v1.CompanyOwner.create_time:type_name -> google.protobuf.Timestamp
+	93,  // 0: iechor.sso.provisioning.v1.Company.create_time:type_name -> google.protobuf.Timestamp
+	93,  // 1: iechor.sso.provisioning.v1.Company.update_time:type_name -> google.protobuf.Timestamp
+	93,  // 2: iechor.sso.provisioning.v1.CompanyOwner.create_time:type_name -> google.protobuf.Timestamp
 	0,   // 3: iechor.sso.provisioning.v1.Organization.plan:type_name -> iechor.sso.provisioning.v1.Plan
-	89,  // 4: iechor.sso.provisioning.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
-	89,  // 5: iechor.sso.provisioning.v1.Organization.update_time:type_name -> google.protobuf.Timestamp
-	89,  // 6: iechor.sso.provisioning.v1.Team.create_time:type_name -> google.protobuf.Timestamp
-	89,  // 7: iechor.sso.provisioning.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	89,  // 8: iechor.sso.provisioning.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	93,  // 4: iechor.sso.provisioning.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	93,  // 5: iechor.sso.provisioning.v1.Organization.update_time:type_name -> google.protobuf.Timestamp
+	93,  // 6: iechor.sso.provisioning.v1.Team.create_time:type_name -> google.protobuf.Timestamp
+	93,  // 7: iechor.sso.provisioning.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	93,  // 8: iechor.sso.provisioning.v1.User.update_time:type_name -> google.protobuf.Timestamp
 	1,   // 9: iechor.sso.provisioning.v1.Membership.role:type_name -> iechor.sso.provisioning.v1.Role
-	89,  // 10: iechor.sso.provisioning.v1.Membership.create_time:type_name -> google.protobuf.Timestamp
-	89,  // 11: iechor.sso.provisioning.v1.TeamMember.create_time:type_name -> google.protobuf.Timestamp
+	93,  // 10: iechor.sso.provisioning.v1.Membership.create_time:type_name -> google.protobuf.Timestamp
+	93,  // 11: iechor.sso.provisioning.v1.TeamMember.create_time:type_name -> google.protobuf.Timestamp
 	1,   // 12: iechor.sso.provisioning.v1.Invitation.role:type_name -> iechor.sso.provisioning.v1.Role
 	2,   // 13: iechor.sso.provisioning.v1.Invitation.state:type_name -> iechor.sso.provisioning.v1.InvitationState
-	89,  // 14: iechor.sso.provisioning.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
-	89,  // 15: iechor.sso.provisioning.v1.Invitation.accept_time:type_name -> google.protobuf.Timestamp
-	89,  // 16: iechor.sso.provisioning.v1.IdentityLink.create_time:type_name -> google.protobuf.Timestamp
-	89,  // 17: iechor.sso.provisioning.v1.IdentityLink.last_sign_in_time:type_name -> google.protobuf.Timestamp
-	89,  // 18: iechor.sso.provisioning.v1.AuditEvent.event_time:type_name -> google.protobuf.Timestamp
-	88,  // 19: iechor.sso.provisioning.v1.AuditEvent.details:type_name -> iechor.sso.provisioning.v1.AuditEvent.DetailsEntry
+	93,  // 14: iechor.sso.provisioning.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	93,  // 15: iechor.sso.provisioning.v1.Invitation.accept_time:type_name -> google.protobuf.Timestamp
+	93,  // 16: iechor.sso.provisioning.v1.IdentityLink.create_time:type_name -> google.protobuf.Timestamp
+	93,  // 17: iechor.sso.provisioning.v1.IdentityLink.last_sign_in_time:type_name -> google.protobuf.Timestamp
+	93,  // 18: iechor.sso.provisioning.v1.AuditEvent.event_time:type_name -> google.protobuf.Timestamp
+	92,  // 19: iechor.sso.provisioning.v1.AuditEvent.details:type_name -> iechor.sso.provisioning.v1.AuditEvent.DetailsEntry
 	4,   // 20: iechor.sso.provisioning.v1.CreateCompanyRequest.company:type_name -> iechor.sso.provisioning.v1.Company
 	4,   // 21: iechor.sso.provisioning.v1.CreateCompanyResponse.company:type_name -> iechor.sso.provisioning.v1.Company
 	4,   // 22: iechor.sso.provisioning.v1.GetCompanyResponse.company:type_name -> iechor.sso.provisioning.v1.Company
 	4,   // 23: iechor.sso.provisioning.v1.UpdateCompanyRequest.company:type_name -> iechor.sso.provisioning.v1.Company
-	90,  // 24: iechor.sso.provisioning.v1.UpdateCompanyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	94,  // 24: iechor.sso.provisioning.v1.UpdateCompanyRequest.update_mask:type_name -> google.protobuf.FieldMask
 	4,   // 25: iechor.sso.provisioning.v1.UpdateCompanyResponse.company:type_name -> iechor.sso.provisioning.v1.Company
 	5,   // 26: iechor.sso.provisioning.v1.AddCompanyOwnerResponse.owner:type_name -> iechor.sso.provisioning.v1.CompanyOwner
 	5,   // 27: iechor.sso.provisioning.v1.ListCompanyOwnersResponse.owners:type_name -> iechor.sso.provisioning.v1.CompanyOwner
@@ -5110,21 +5369,21 @@ var file_iechor_sso_provisioning_v1_directory_proto_depIdxs = []int32{
 	6,   // 30: iechor.sso.provisioning.v1.GetOrganizationResponse.organization:type_name -> iechor.sso.provisioning.v1.Organization
 	6,   // 31: iechor.sso.provisioning.v1.ListOrganizationsResponse.organizations:type_name -> iechor.sso.provisioning.v1.Organization
 	6,   // 32: iechor.sso.provisioning.v1.UpdateOrganizationRequest.organization:type_name -> iechor.sso.provisioning.v1.Organization
-	90,  // 33: iechor.sso.provisioning.v1.UpdateOrganizationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	94,  // 33: iechor.sso.provisioning.v1.UpdateOrganizationRequest.update_mask:type_name -> google.protobuf.FieldMask
 	6,   // 34: iechor.sso.provisioning.v1.UpdateOrganizationResponse.organization:type_name -> iechor.sso.provisioning.v1.Organization
 	7,   // 35: iechor.sso.provisioning.v1.CreateTeamRequest.team:type_name -> iechor.sso.provisioning.v1.Team
 	7,   // 36: iechor.sso.provisioning.v1.CreateTeamResponse.team:type_name -> iechor.sso.provisioning.v1.Team
 	7,   // 37: iechor.sso.provisioning.v1.GetTeamResponse.team:type_name -> iechor.sso.provisioning.v1.Team
 	7,   // 38: iechor.sso.provisioning.v1.ListTeamsResponse.teams:type_name -> iechor.sso.provisioning.v1.Team
 	7,   // 39: iechor.sso.provisioning.v1.UpdateTeamRequest.team:type_name -> iechor.sso.provisioning.v1.Team
-	90,  // 40: iechor.sso.provisioning.v1.UpdateTeamRequest.update_mask:type_name -> google.protobuf.FieldMask
+	94,  // 40: iechor.sso.provisioning.v1.UpdateTeamRequest.update_mask:type_name -> google.protobuf.FieldMask
 	7,   // 41: iechor.sso.provisioning.v1.UpdateTeamResponse.team:type_name -> iechor.sso.provisioning.v1.Team
 	8,   // 42: iechor.sso.provisioning.v1.CreateUserRequest.user:type_name -> iechor.sso.provisioning.v1.User
 	8,   // 43: iechor.sso.provisioning.v1.CreateUserResponse.user:type_name -> iechor.sso.provisioning.v1.User
 	8,   // 44: iechor.sso.provisioning.v1.GetUserResponse.user:type_name -> iechor.sso.provisioning.v1.User
 	8,   // 45: iechor.sso.provisioning.v1.LookupUserResponse.user:type_name -> iechor.sso.provisioning.v1.User
 	8,   // 46: iechor.sso.provisioning.v1.UpdateUserRequest.user:type_name -> iechor.sso.provisioning.v1.User
-	90,  // 47: iechor.sso.provisioning.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	94,  // 47: iechor.sso.provisioning.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
 	8,   // 48: iechor.sso.provisioning.v1.UpdateUserResponse.user:type_name -> iechor.sso.provisioning.v1.User
 	12,  // 49: iechor.sso.provisioning.v1.ListIdentityLinksResponse.identity_links:type_name -> iechor.sso.provisioning.v1.IdentityLink
 	1,   // 50: iechor.sso.provisioning.v1.CreateMembershipRequest.role:type_name -> iechor.sso.provisioning.v1.Role
@@ -5132,96 +5391,103 @@ var file_iechor_sso_provisioning_v1_directory_proto_depIdxs = []int32{
 	9,   // 52: iechor.sso.provisioning.v1.GetMembershipResponse.membership:type_name -> iechor.sso.provisioning.v1.Membership
 	9,   // 53: iechor.sso.provisioning.v1.ListMembershipsResponse.memberships:type_name -> iechor.sso.provisioning.v1.Membership
 	9,   // 54: iechor.sso.provisioning.v1.UpdateMembershipRequest.membership:type_name -> iechor.sso.provisioning.v1.Membership
-	90,  // 55: iechor.sso.provisioning.v1.UpdateMembershipRequest.update_mask:type_name -> google.protobuf.FieldMask
+	94,  // 55: iechor.sso.provisioning.v1.UpdateMembershipRequest.update_mask:type_name -> google.protobuf.FieldMask
 	9,   // 56: iechor.sso.provisioning.v1.UpdateMembershipResponse.membership:type_name -> iechor.sso.provisioning.v1.Membership
 	10,  // 57: iechor.sso.provisioning.v1.AddTeamMemberResponse.member:type_name -> iechor.sso.provisioning.v1.TeamMember
 	10,  // 58: iechor.sso.provisioning.v1.ListTeamMembersResponse.members:type_name -> iechor.sso.provisioning.v1.TeamMember
 	11,  // 59: iechor.sso.provisioning.v1.CreateInvitationRequest.invitation:type_name -> iechor.sso.provisioning.v1.Invitation
 	11,  // 60: iechor.sso.provisioning.v1.CreateInvitationResponse.invitation:type_name -> iechor.sso.provisioning.v1.Invitation
 	11,  // 61: iechor.sso.provisioning.v1.ListInvitationsResponse.invitations:type_name -> iechor.sso.provisioning.v1.Invitation
-	3,   // 62: iechor.sso.provisioning.v1.CheckAccessRequest.action:type_name -> iechor.sso.provisioning.v1.Action
-	13,  // 63: iechor.sso.provisioning.v1.RecordAuditEventRequest.event:type_name -> iechor.sso.provisioning.v1.AuditEvent
-	13,  // 64: iechor.sso.provisioning.v1.RecordAuditEventResponse.event:type_name -> iechor.sso.provisioning.v1.AuditEvent
-	13,  // 65: iechor.sso.provisioning.v1.ListAuditEventsResponse.audit_events:type_name -> iechor.sso.provisioning.v1.AuditEvent
-	14,  // 66: iechor.sso.provisioning.v1.DirectoryService.CreateCompany:input_type -> iechor.sso.provisioning.v1.CreateCompanyRequest
-	16,  // 67: iechor.sso.provisioning.v1.DirectoryService.GetCompany:input_type -> iechor.sso.provisioning.v1.GetCompanyRequest
-	18,  // 68: iechor.sso.provisioning.v1.DirectoryService.UpdateCompany:input_type -> iechor.sso.provisioning.v1.UpdateCompanyRequest
-	20,  // 69: iechor.sso.provisioning.v1.DirectoryService.DeleteCompany:input_type -> iechor.sso.provisioning.v1.DeleteCompanyRequest
-	22,  // 70: iechor.sso.provisioning.v1.DirectoryService.AddCompanyOwner:input_type -> iechor.sso.provisioning.v1.AddCompanyOwnerRequest
-	24,  // 71: iechor.sso.provisioning.v1.DirectoryService.ListCompanyOwners:input_type -> iechor.sso.provisioning.v1.ListCompanyOwnersRequest
-	26,  // 72: iechor.sso.provisioning.v1.DirectoryService.RemoveCompanyOwner:input_type -> iechor.sso.provisioning.v1.RemoveCompanyOwnerRequest
-	28,  // 73: iechor.sso.provisioning.v1.DirectoryService.CreateOrganization:input_type -> iechor.sso.provisioning.v1.CreateOrganizationRequest
-	30,  // 74: iechor.sso.provisioning.v1.DirectoryService.GetOrganization:input_type -> iechor.sso.provisioning.v1.GetOrganizationRequest
-	32,  // 75: iechor.sso.provisioning.v1.DirectoryService.ListOrganizations:input_type -> iechor.sso.provisioning.v1.ListOrganizationsRequest
-	34,  // 76: iechor.sso.provisioning.v1.DirectoryService.UpdateOrganization:input_type -> iechor.sso.provisioning.v1.UpdateOrganizationRequest
-	36,  // 77: iechor.sso.provisioning.v1.DirectoryService.DeleteOrganization:input_type -> iechor.sso.provisioning.v1.DeleteOrganizationRequest
-	38,  // 78: iechor.sso.provisioning.v1.DirectoryService.CreateTeam:input_type -> iechor.sso.provisioning.v1.CreateTeamRequest
-	40,  // 79: iechor.sso.provisioning.v1.DirectoryService.GetTeam:input_type -> iechor.sso.provisioning.v1.GetTeamRequest
-	42,  // 80: iechor.sso.provisioning.v1.DirectoryService.ListTeams:input_type -> iechor.sso.provisioning.v1.ListTeamsRequest
-	44,  // 81: iechor.sso.provisioning.v1.DirectoryService.UpdateTeam:input_type -> iechor.sso.provisioning.v1.UpdateTeamRequest
-	46,  // 82: iechor.sso.provisioning.v1.DirectoryService.DeleteTeam:input_type -> iechor.sso.provisioning.v1.DeleteTeamRequest
-	48,  // 83: iechor.sso.provisioning.v1.DirectoryService.CreateUser:input_type -> iechor.sso.provisioning.v1.CreateUserRequest
-	50,  // 84: iechor.sso.provisioning.v1.DirectoryService.GetUser:input_type -> iechor.sso.provisioning.v1.GetUserRequest
-	52,  // 85: iechor.sso.provisioning.v1.DirectoryService.LookupUser:input_type -> iechor.sso.provisioning.v1.LookupUserRequest
-	54,  // 86: iechor.sso.provisioning.v1.DirectoryService.UpdateUser:input_type -> iechor.sso.provisioning.v1.UpdateUserRequest
-	56,  // 87: iechor.sso.provisioning.v1.DirectoryService.DeleteUser:input_type -> iechor.sso.provisioning.v1.DeleteUserRequest
-	58,  // 88: iechor.sso.provisioning.v1.DirectoryService.ListIdentityLinks:input_type -> iechor.sso.provisioning.v1.ListIdentityLinksRequest
-	60,  // 89: iechor.sso.provisioning.v1.DirectoryService.CreateMembership:input_type -> iechor.sso.provisioning.v1.CreateMembershipRequest
-	62,  // 90: iechor.sso.provisioning.v1.DirectoryService.GetMembership:input_type -> iechor.sso.provisioning.v1.GetMembershipRequest
-	64,  // 91: iechor.sso.provisioning.v1.DirectoryService.ListMemberships:input_type -> iechor.sso.provisioning.v1.ListMembershipsRequest
-	66,  // 92: iechor.sso.provisioning.v1.DirectoryService.UpdateMembership:input_type -> iechor.sso.provisioning.v1.UpdateMembershipRequest
-	68,  // 93: iechor.sso.provisioning.v1.DirectoryService.DeleteMembership:input_type -> iechor.sso.provisioning.v1.DeleteMembershipRequest
-	70,  // 94: iechor.sso.provisioning.v1.DirectoryService.AddTeamMember:input_type -> iechor.sso.provisioning.v1.AddTeamMemberRequest
-	72,  // 95: iechor.sso.provisioning.v1.DirectoryService.ListTeamMembers:input_type -> iechor.sso.provisioning.v1.ListTeamMembersRequest
-	74,  // 96: iechor.sso.provisioning.v1.DirectoryService.RemoveTeamMember:input_type -> iechor.sso.provisioning.v1.RemoveTeamMemberRequest
-	76,  // 97: iechor.sso.provisioning.v1.DirectoryService.CreateInvitation:input_type -> iechor.sso.provisioning.v1.CreateInvitationRequest
-	78,  // 98: iechor.sso.provisioning.v1.DirectoryService.ListInvitations:input_type -> iechor.sso.provisioning.v1.ListInvitationsRequest
-	80,  // 99: iechor.sso.provisioning.v1.DirectoryService.DeleteInvitation:input_type -> iechor.sso.provisioning.v1.DeleteInvitationRequest
-	82,  // 100: iechor.sso.provisioning.v1.DirectoryService.CheckAccess:input_type -> iechor.sso.provisioning.v1.CheckAccessRequest
-	84,  // 101: iechor.sso.provisioning.v1.DirectoryService.RecordAuditEvent:input_type -> iechor.sso.provisioning.v1.RecordAuditEventRequest
-	86,  // 102: iechor.sso.provisioning.v1.DirectoryService.ListAuditEvents:input_type -> iechor.sso.provisioning.v1.ListAuditEventsRequest
-	15,  // 103: iechor.sso.provisioning.v1.DirectoryService.CreateCompany:output_type -> iechor.sso.provisioning.v1.CreateCompanyResponse
-	17,  // 104: iechor.sso.provisioning.v1.DirectoryService.GetCompany:output_type -> iechor.sso.provisioning.v1.GetCompanyResponse
-	19,  // 105: iechor.sso.provisioning.v1.DirectoryService.UpdateCompany:output_type -> iechor.sso.provisioning.v1.UpdateCompanyResponse
-	21,  // 106: iechor.sso.provisioning.v1.DirectoryService.DeleteCompany:output_type -> iechor.sso.provisioning.v1.DeleteCompanyResponse
-	23,  // 107: iechor.sso.provisioning.v1.DirectoryService.AddCompanyOwner:output_type -> iechor.sso.provisioning.v1.AddCompanyOwnerResponse
-	25,  // 108: iechor.sso.provisioning.v1.DirectoryService.ListCompanyOwners:output_type -> iechor.sso.provisioning.v1.ListCompanyOwnersResponse
-	27,  // 109: iechor.sso.provisioning.v1.DirectoryService.RemoveCompanyOwner:output_type -> iechor.sso.provisioning.v1.RemoveCompanyOwnerResponse
-	29,  // 110: iechor.sso.provisioning.v1.DirectoryService.CreateOrganization:output_type -> iechor.sso.provisioning.v1.CreateOrganizationResponse
-	31,  // 111: iechor.sso.provisioning.v1.DirectoryService.GetOrganization:output_type -> iechor.sso.provisioning.v1.GetOrganizationResponse
-	33,  // 112: iechor.sso.provisioning.v1.DirectoryService.ListOrganizations:output_type -> iechor.sso.provisioning.v1.ListOrganizationsResponse
-	35,  // 113: iechor.sso.provisioning.v1.DirectoryService.UpdateOrganization:output_type -> iechor.sso.provisioning.v1.UpdateOrganizationResponse
-	37,  // 114: iechor.sso.provisioning.v1.DirectoryService.DeleteOrganization:output_type -> iechor.sso.provisioning.v1.DeleteOrganizationResponse
-	39,  // 115: iechor.sso.provisioning.v1.DirectoryService.CreateTeam:output_type -> iechor.sso.provisioning.v1.CreateTeamResponse
-	41,  // 116: iechor.sso.provisioning.v1.DirectoryService.GetTeam:output_type -> iechor.sso.provisioning.v1.GetTeamResponse
-	43,  // 117: iechor.sso.provisioning.v1.DirectoryService.ListTeams:output_type -> iechor.sso.provisioning.v1.ListTeamsResponse
-	45,  // 118: iechor.sso.provisioning.v1.DirectoryService.UpdateTeam:output_type -> iechor.sso.provisioning.v1.UpdateTeamResponse
-	47,  // 119: iechor.sso.provisioning.v1.DirectoryService.DeleteTeam:output_type -> iechor.sso.provisioning.v1.DeleteTeamResponse
-	49,  // 120: iechor.sso.provisioning.v1.DirectoryService.CreateUser:output_type -> iechor.sso.provisioning.v1.CreateUserResponse
-	51,  // 121: iechor.sso.provisioning.v1.DirectoryService.GetUser:output_type -> iechor.sso.provisioning.v1.GetUserResponse
-	53,  // 122: iechor.sso.provisioning.v1.DirectoryService.LookupUser:output_type -> iechor.sso.provisioning.v1.LookupUserResponse
-	55,  // 123: iechor.sso.provisioning.v1.DirectoryService.UpdateUser:output_type -> iechor.sso.provisioning.v1.UpdateUserResponse
-	57,  // 124: iechor.sso.provisioning.v1.DirectoryService.DeleteUser:output_type -> iechor.sso.provisioning.v1.DeleteUserResponse
-	59,  // 125: iechor.sso.provisioning.v1.DirectoryService.ListIdentityLinks:output_type -> iechor.sso.provisioning.v1.ListIdentityLinksResponse
-	61,  // 126: iechor.sso.provisioning.v1.DirectoryService.CreateMembership:output_type -> iechor.sso.provisioning.v1.CreateMembershipResponse
-	63,  // 127: iechor.sso.provisioning.v1.DirectoryService.GetMembership:output_type -> iechor.sso.provisioning.v1.GetMembershipResponse
-	65,  // 128: iechor.sso.provisioning.v1.DirectoryService.ListMemberships:output_type -> iechor.sso.provisioning.v1.ListMembershipsResponse
-	67,  // 129: iechor.sso.provisioning.v1.DirectoryService.UpdateMembership:output_type -> iechor.sso.provisioning.v1.UpdateMembershipResponse
-	69,  // 130: iechor.sso.provisioning.v1.DirectoryService.DeleteMembership:output_type -> iechor.sso.provisioning.v1.DeleteMembershipResponse
-	71,  // 131: iechor.sso.provisioning.v1.DirectoryService.AddTeamMember:output_type -> iechor.sso.provisioning.v1.AddTeamMemberResponse
-	73,  // 132: iechor.sso.provisioning.v1.DirectoryService.ListTeamMembers:output_type -> iechor.sso.provisioning.v1.ListTeamMembersResponse
-	75,  // 133: iechor.sso.provisioning.v1.DirectoryService.RemoveTeamMember:output_type -> iechor.sso.provisioning.v1.RemoveTeamMemberResponse
-	77,  // 134: iechor.sso.provisioning.v1.DirectoryService.CreateInvitation:output_type -> iechor.sso.provisioning.v1.CreateInvitationResponse
-	79,  // 135: iechor.sso.provisioning.v1.DirectoryService.ListInvitations:output_type -> iechor.sso.provisioning.v1.ListInvitationsResponse
-	81,  // 136: iechor.sso.provisioning.v1.DirectoryService.DeleteInvitation:output_type -> iechor.sso.provisioning.v1.DeleteInvitationResponse
-	83,  // 137: iechor.sso.provisioning.v1.DirectoryService.CheckAccess:output_type -> iechor.sso.provisioning.v1.CheckAccessResponse
-	85,  // 138: iechor.sso.provisioning.v1.DirectoryService.RecordAuditEvent:output_type -> iechor.sso.provisioning.v1.RecordAuditEventResponse
-	87,  // 139: iechor.sso.provisioning.v1.DirectoryService.ListAuditEvents:output_type -> iechor.sso.provisioning.v1.ListAuditEventsResponse
-	103, // [103:140] is the sub-list for method output_type
-	66,  // [66:103] is the sub-list for method input_type
-	66,  // [66:66] is the sub-list for extension type_name
-	66,  // [66:66] is the sub-list for extension extendee
-	0,   // [0:66] is the sub-list for field type_name
+	11,  // 62: iechor.sso.provisioning.v1.ListUserInvitationsResponse.invitations:type_name -> iechor.sso.provisioning.v1.Invitation
+	11,  // 63: iechor.sso.provisioning.v1.AcceptInvitationResponse.invitation:type_name -> iechor.sso.provisioning.v1.Invitation
+	9,   // 64: iechor.sso.provisioning.v1.AcceptInvitationResponse.membership:type_name -> iechor.sso.provisioning.v1.Membership
+	3,   // 65: iechor.sso.provisioning.v1.CheckAccessRequest.action:type_name -> iechor.sso.provisioning.v1.Action
+	13,  // 66: iechor.sso.provisioning.v1.RecordAuditEventRequest.event:type_name -> iechor.sso.provisioning.v1.AuditEvent
+	13,  // 67: iechor.sso.provisioning.v1.RecordAuditEventResponse.event:type_name -> iechor.sso.provisioning.v1.AuditEvent
+	13,  // 68: iechor.sso.provisioning.v1.ListAuditEventsResponse.audit_events:type_name -> iechor.sso.provisioning.v1.AuditEvent
+	14,  // 69: iechor.sso.provisioning.v1.DirectoryService.CreateCompany:input_type -> iechor.sso.provisioning.v1.CreateCompanyRequest
+	16,  // 70: iechor.sso.provisioning.v1.DirectoryService.GetCompany:input_type -> iechor.sso.provisioning.v1.GetCompanyRequest
+	18,  // 71: iechor.sso.provisioning.v1.DirectoryService.UpdateCompany:input_type -> iechor.sso.provisioning.v1.UpdateCompanyRequest
+	20,  // 72: iechor.sso.provisioning.v1.DirectoryService.DeleteCompany:input_type -> iechor.sso.provisioning.v1.DeleteCompanyRequest
+	22,  // 73: iechor.sso.provisioning.v1.DirectoryService.AddCompanyOwner:input_type -> iechor.sso.provisioning.v1.AddCompanyOwnerRequest
+	24,  // 74: iechor.sso.provisioning.v1.DirectoryService.ListCompanyOwners:input_type -> iechor.sso.provisioning.v1.ListCompanyOwnersRequest
+	26,  // 75: iechor.sso.provisioning.v1.DirectoryService.RemoveCompanyOwner:input_type -> iechor.sso.provisioning.v1.RemoveCompanyOwnerRequest
+	28,  // 76: iechor.sso.provisioning.v1.DirectoryService.CreateOrganization:input_type -> iechor.sso.provisioning.v1.CreateOrganizationRequest
+	30,  // 77: iechor.sso.provisioning.v1.DirectoryService.GetOrganization:input_type -> iechor.sso.provisioning.v1.GetOrganizationRequest
+	32,  // 78: iechor.sso.provisioning.v1.DirectoryService.ListOrganizations:input_type -> iechor.sso.provisioning.v1.ListOrganizationsRequest
+	34,  // 79: iechor.sso.provisioning.v1.DirectoryService.UpdateOrganization:input_type -> iechor.sso.provisioning.v1.UpdateOrganizationRequest
+	36,  // 80: iechor.sso.provisioning.v1.DirectoryService.DeleteOrganization:input_type -> iechor.sso.provisioning.v1.DeleteOrganizationRequest
+	38,  // 81: iechor.sso.provisioning.v1.DirectoryService.CreateTeam:input_type -> iechor.sso.provisioning.v1.CreateTeamRequest
+	40,  // 82: iechor.sso.provisioning.v1.DirectoryService.GetTeam:input_type -> iechor.sso.provisioning.v1.GetTeamRequest
+	42,  // 83: iechor.sso.provisioning.v1.DirectoryService.ListTeams:input_type -> iechor.sso.provisioning.v1.ListTeamsRequest
+	44,  // 84: iechor.sso.provisioning.v1.DirectoryService.UpdateTeam:input_type -> iechor.sso.provisioning.v1.UpdateTeamRequest
+	46,  // 85: iechor.sso.provisioning.v1.DirectoryService.DeleteTeam:input_type -> iechor.sso.provisioning.v1.DeleteTeamRequest
+	48,  // 86: iechor.sso.provisioning.v1.DirectoryService.CreateUser:input_type -> iechor.sso.provisioning.v1.CreateUserRequest
+	50,  // 87: iechor.sso.provisioning.v1.DirectoryService.GetUser:input_type -> iechor.sso.provisioning.v1.GetUserRequest
+	52,  // 88: iechor.sso.provisioning.v1.DirectoryService.LookupUser:input_type -> iechor.sso.provisioning.v1.LookupUserRequest
+	54,  // 89: iechor.sso.provisioning.v1.DirectoryService.UpdateUser:input_type -> iechor.sso.provisioning.v1.UpdateUserRequest
+	56,  // 90: iechor.sso.provisioning.v1.DirectoryService.DeleteUser:input_type -> iechor.sso.provisioning.v1.DeleteUserRequest
+	58,  // 91: iechor.sso.provisioning.v1.DirectoryService.ListIdentityLinks:input_type -> iechor.sso.provisioning.v1.ListIdentityLinksRequest
+	60,  // 92: iechor.sso.provisioning.v1.DirectoryService.CreateMembership:input_type -> iechor.sso.provisioning.v1.CreateMembershipRequest
+	62,  // 93: iechor.sso.provisioning.v1.DirectoryService.GetMembership:input_type -> iechor.sso.provisioning.v1.GetMembershipRequest
+	64,  // 94: iechor.sso.provisioning.v1.DirectoryService.ListMemberships:input_type -> iechor.sso.provisioning.v1.ListMembershipsRequest
+	66,  // 95: iechor.sso.provisioning.v1.DirectoryService.UpdateMembership:input_type -> iechor.sso.provisioning.v1.UpdateMembershipRequest
+	68,  // 96: iechor.sso.provisioning.v1.DirectoryService.DeleteMembership:input_type -> iechor.sso.provisioning.v1.DeleteMembershipRequest
+	70,  // 97: iechor.sso.provisioning.v1.DirectoryService.AddTeamMember:input_type -> iechor.sso.provisioning.v1.AddTeamMemberRequest
+	72,  // 98: iechor.sso.provisioning.v1.DirectoryService.ListTeamMembers:input_type -> iechor.sso.provisioning.v1.ListTeamMembersRequest
+	74,  // 99: iechor.sso.provisioning.v1.DirectoryService.RemoveTeamMember:input_type -> iechor.sso.provisioning.v1.RemoveTeamMemberRequest
+	76,  // 100: iechor.sso.provisioning.v1.DirectoryService.CreateInvitation:input_type -> iechor.sso.provisioning.v1.CreateInvitationRequest
+	78,  // 101: iechor.sso.provisioning.v1.DirectoryService.ListInvitations:input_type -> iechor.sso.provisioning.v1.ListInvitationsRequest
+	80,  // 102: iechor.sso.provisioning.v1.DirectoryService.DeleteInvitation:input_type -> iechor.sso.provisioning.v1.DeleteInvitationRequest
+	82,  // 103: iechor.sso.provisioning.v1.DirectoryService.ListUserInvitations:input_type -> iechor.sso.provisioning.v1.ListUserInvitationsRequest
+	84,  // 104: iechor.sso.provisioning.v1.DirectoryService.AcceptInvitation:input_type -> iechor.sso.provisioning.v1.AcceptInvitationRequest
+	86,  // 105: iechor.sso.provisioning.v1.DirectoryService.CheckAccess:input_type -> iechor.sso.provisioning.v1.CheckAccessRequest
+	88,  // 106: iechor.sso.provisioning.v1.DirectoryService.RecordAuditEvent:input_type -> iechor.sso.provisioning.v1.RecordAuditEventRequest
+	90,  // 107: iechor.sso.provisioning.v1.DirectoryService.ListAuditEvents:input_type -> iechor.sso.provisioning.v1.ListAuditEventsRequest
+	15,  // 108: iechor.sso.provisioning.v1.DirectoryService.CreateCompany:output_type -> iechor.sso.provisioning.v1.CreateCompanyResponse
+	17,  // 109: iechor.sso.provisioning.v1.DirectoryService.GetCompany:output_type -> iechor.sso.provisioning.v1.GetCompanyResponse
+	19,  // 110: iechor.sso.provisioning.v1.DirectoryService.UpdateCompany:output_type -> iechor.sso.provisioning.v1.UpdateCompanyResponse
+	21,  // 111: iechor.sso.provisioning.v1.DirectoryService.DeleteCompany:output_type -> iechor.sso.provisioning.v1.DeleteCompanyResponse
+	23,  // 112: iechor.sso.provisioning.v1.DirectoryService.AddCompanyOwner:output_type -> iechor.sso.provisioning.v1.AddCompanyOwnerResponse
+	25,  // 113: iechor.sso.provisioning.v1.DirectoryService.ListCompanyOwners:output_type -> iechor.sso.provisioning.v1.ListCompanyOwnersResponse
+	27,  // 114: iechor.sso.provisioning.v1.DirectoryService.RemoveCompanyOwner:output_type -> iechor.sso.provisioning.v1.RemoveCompanyOwnerResponse
+	29,  // 115: iechor.sso.provisioning.v1.DirectoryService.CreateOrganization:output_type -> iechor.sso.provisioning.v1.CreateOrganizationResponse
+	31,  // 116: iechor.sso.provisioning.v1.DirectoryService.GetOrganization:output_type -> iechor.sso.provisioning.v1.GetOrganizationResponse
+	33,  // 117: iechor.sso.provisioning.v1.DirectoryService.ListOrganizations:output_type -> iechor.sso.provisioning.v1.ListOrganizationsResponse
+	35,  // 118: iechor.sso.provisioning.v1.DirectoryService.UpdateOrganization:output_type -> iechor.sso.provisioning.v1.UpdateOrganizationResponse
+	37,  // 119: iechor.sso.provisioning.v1.DirectoryService.DeleteOrganization:output_type -> iechor.sso.provisioning.v1.DeleteOrganizationResponse
+	39,  // 120: iechor.sso.provisioning.v1.DirectoryService.CreateTeam:output_type -> iechor.sso.provisioning.v1.CreateTeamResponse
+	41,  // 121: iechor.sso.provisioning.v1.DirectoryService.GetTeam:output_type -> iechor.sso.provisioning.v1.GetTeamResponse
+	43,  // 122: iechor.sso.provisioning.v1.DirectoryService.ListTeams:output_type -> iechor.sso.provisioning.v1.ListTeamsResponse
+	45,  // 123: iechor.sso.provisioning.v1.DirectoryService.UpdateTeam:output_type -> iechor.sso.provisioning.v1.UpdateTeamResponse
+	47,  // 124: iechor.sso.provisioning.v1.DirectoryService.DeleteTeam:output_type -> iechor.sso.provisioning.v1.DeleteTeamResponse
+	49,  // 125: iechor.sso.provisioning.v1.DirectoryService.CreateUser:output_type -> iechor.sso.provisioning.v1.CreateUserResponse
+	51,  // 126: iechor.sso.provisioning.v1.DirectoryService.GetUser:output_type -> iechor.sso.provisioning.v1.GetUserResponse
+	53,  // 127: iechor.sso.provisioning.v1.DirectoryService.LookupUser:output_type -> iechor.sso.provisioning.v1.LookupUserResponse
+	55,  // 128: iechor.sso.provisioning.v1.DirectoryService.UpdateUser:output_type -> iechor.sso.provisioning.v1.UpdateUserResponse
+	57,  // 129: iechor.sso.provisioning.v1.DirectoryService.DeleteUser:output_type -> iechor.sso.provisioning.v1.DeleteUserResponse
+	59,  // 130: iechor.sso.provisioning.v1.DirectoryService.ListIdentityLinks:output_type -> iechor.sso.provisioning.v1.ListIdentityLinksResponse
+	61,  // 131: iechor.sso.provisioning.v1.DirectoryService.CreateMembership:output_type -> iechor.sso.provisioning.v1.CreateMembershipResponse
+	63,  // 132: iechor.sso.provisioning.v1.DirectoryService.GetMembership:output_type -> iechor.sso.provisioning.v1.GetMembershipResponse
+	65,  // 133: iechor.sso.provisioning.v1.DirectoryService.ListMemberships:output_type -> iechor.sso.provisioning.v1.ListMembershipsResponse
+	67,  // 134: iechor.sso.provisioning.v1.DirectoryService.UpdateMembership:output_type -> iechor.sso.provisioning.v1.UpdateMembershipResponse
+	69,  // 135: iechor.sso.provisioning.v1.DirectoryService.DeleteMembership:output_type -> iechor.sso.provisioning.v1.DeleteMembershipResponse
+	71,  // 136: iechor.sso.provisioning.v1.DirectoryService.AddTeamMember:output_type -> iechor.sso.provisioning.v1.AddTeamMemberResponse
+	73,  // 137: iechor.sso.provisioning.v1.DirectoryService.ListTeamMembers:output_type -> iechor.sso.provisioning.v1.ListTeamMembersResponse
+	75,  // 138: iechor.sso.provisioning.v1.DirectoryService.RemoveTeamMember:output_type -> iechor.sso.provisioning.v1.RemoveTeamMemberResponse
+	77,  // 139: iechor.sso.provisioning.v1.DirectoryService.CreateInvitation:output_type -> iechor.sso.provisioning.v1.CreateInvitationResponse
+	79,  // 140: iechor.sso.provisioning.v1.DirectoryService.ListInvitations:output_type -> iechor.sso.provisioning.v1.ListInvitationsResponse
+	81,  // 141: iechor.sso.provisioning.v1.DirectoryService.DeleteInvitation:output_type -> iechor.sso.provisioning.v1.DeleteInvitationResponse
+	83,  // 142: iechor.sso.provisioning.v1.DirectoryService.ListUserInvitations:output_type -> iechor.sso.provisioning.v1.ListUserInvitationsResponse
+	85,  // 143: iechor.sso.provisioning.v1.DirectoryService.AcceptInvitation:output_type -> iechor.sso.provisioning.v1.AcceptInvitationResponse
+	87,  // 144: iechor.sso.provisioning.v1.DirectoryService.CheckAccess:output_type -> iechor.sso.provisioning.v1.CheckAccessResponse
+	89,  // 145: iechor.sso.provisioning.v1.DirectoryService.RecordAuditEvent:output_type -> iechor.sso.provisioning.v1.RecordAuditEventResponse
+	91,  // 146: iechor.sso.provisioning.v1.DirectoryService.ListAuditEvents:output_type -> iechor.sso.provisioning.v1.ListAuditEventsResponse
+	108, // [108:147] is the sub-list for method output_type
+	69,  // [69:108] is the sub-list for method input_type
+	69,  // [69:69] is the sub-list for extension type_name
+	69,  // [69:69] is the sub-list for extension extendee
+	0,   // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_iechor_sso_provisioning_v1_directory_proto_init() }
@@ -5235,7 +5501,7 @@ func file_iechor_sso_provisioning_v1_directory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_iechor_sso_provisioning_v1_directory_proto_rawDesc), len(file_iechor_sso_provisioning_v1_directory_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   85,
+			NumMessages:   89,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

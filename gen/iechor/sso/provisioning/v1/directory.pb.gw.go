@@ -1477,6 +1477,104 @@ func local_request_DirectoryService_DeleteInvitation_0(ctx context.Context, mars
 	return msg, metadata, err
 }
 
+var filter_DirectoryService_ListUserInvitations_0 = &utilities.DoubleArray{Encoding: map[string]int{"parent": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
+func request_DirectoryService_ListUserInvitations_0(ctx context.Context, marshaler runtime.Marshaler, client DirectoryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListUserInvitationsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["parent"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "parent")
+	}
+	protoReq.Parent, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "parent", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_DirectoryService_ListUserInvitations_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListUserInvitations(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_DirectoryService_ListUserInvitations_0(ctx context.Context, marshaler runtime.Marshaler, server DirectoryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListUserInvitationsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["parent"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "parent")
+	}
+	protoReq.Parent, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "parent", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_DirectoryService_ListUserInvitations_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.ListUserInvitations(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_DirectoryService_AcceptInvitation_0(ctx context.Context, marshaler runtime.Marshaler, client DirectoryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq AcceptInvitationRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["user"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "user")
+	}
+	protoReq.User, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "user", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.AcceptInvitation(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_DirectoryService_AcceptInvitation_0(ctx context.Context, marshaler runtime.Marshaler, server DirectoryServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq AcceptInvitationRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["user"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "user")
+	}
+	protoReq.User, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "user", err)
+	}
+	msg, err := server.AcceptInvitation(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 var filter_DirectoryService_ListAuditEvents_0 = &utilities.DoubleArray{Encoding: map[string]int{"parent": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
 
 func request_DirectoryService_ListAuditEvents_0(ctx context.Context, marshaler runtime.Marshaler, client DirectoryServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -2189,6 +2287,46 @@ func RegisterDirectoryServiceHandlerServer(ctx context.Context, mux *runtime.Ser
 		}
 		forward_DirectoryService_DeleteInvitation_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_DirectoryService_ListUserInvitations_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/iechor.sso.provisioning.v1.DirectoryService/ListUserInvitations", runtime.WithHTTPPathPattern("/v1/{parent=users/*}/invitations"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_DirectoryService_ListUserInvitations_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_DirectoryService_ListUserInvitations_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_DirectoryService_AcceptInvitation_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/iechor.sso.provisioning.v1.DirectoryService/AcceptInvitation", runtime.WithHTTPPathPattern("/v1/{user=users/*}:acceptInvitation"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_DirectoryService_AcceptInvitation_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_DirectoryService_AcceptInvitation_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_DirectoryService_ListAuditEvents_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -2779,6 +2917,40 @@ func RegisterDirectoryServiceHandlerClient(ctx context.Context, mux *runtime.Ser
 		}
 		forward_DirectoryService_DeleteInvitation_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_DirectoryService_ListUserInvitations_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/iechor.sso.provisioning.v1.DirectoryService/ListUserInvitations", runtime.WithHTTPPathPattern("/v1/{parent=users/*}/invitations"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_DirectoryService_ListUserInvitations_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_DirectoryService_ListUserInvitations_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_DirectoryService_AcceptInvitation_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/iechor.sso.provisioning.v1.DirectoryService/AcceptInvitation", runtime.WithHTTPPathPattern("/v1/{user=users/*}:acceptInvitation"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_DirectoryService_AcceptInvitation_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_DirectoryService_AcceptInvitation_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_DirectoryService_ListAuditEvents_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -2817,71 +2989,75 @@ func RegisterDirectoryServiceHandlerClient(ctx context.Context, mux *runtime.Ser
 }
 
 var (
-	pattern_DirectoryService_CreateCompany_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "companies"}, ""))
-	pattern_DirectoryService_GetCompany_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "companies", "name"}, ""))
-	pattern_DirectoryService_UpdateCompany_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "companies", "company.name"}, ""))
-	pattern_DirectoryService_DeleteCompany_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "companies", "name"}, ""))
-	pattern_DirectoryService_AddCompanyOwner_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "companies", "parent", "owners"}, ""))
-	pattern_DirectoryService_ListCompanyOwners_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "companies", "parent", "owners"}, ""))
-	pattern_DirectoryService_RemoveCompanyOwner_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "companies", "owners", "name"}, ""))
-	pattern_DirectoryService_CreateOrganization_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "organizations"}, ""))
-	pattern_DirectoryService_GetOrganization_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "organizations", "name"}, ""))
-	pattern_DirectoryService_ListOrganizations_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "companies", "parent", "organizations"}, ""))
-	pattern_DirectoryService_UpdateOrganization_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "organizations", "organization.name"}, ""))
-	pattern_DirectoryService_DeleteOrganization_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "organizations", "name"}, ""))
-	pattern_DirectoryService_CreateTeam_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "teams"}, ""))
-	pattern_DirectoryService_GetTeam_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "teams", "name"}, ""))
-	pattern_DirectoryService_ListTeams_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "teams"}, ""))
-	pattern_DirectoryService_UpdateTeam_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "teams", "team.name"}, ""))
-	pattern_DirectoryService_DeleteTeam_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "teams", "name"}, ""))
-	pattern_DirectoryService_GetUser_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "users", "name"}, ""))
-	pattern_DirectoryService_ListIdentityLinks_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "users", "parent", "identityLinks"}, ""))
-	pattern_DirectoryService_CreateMembership_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "members"}, ""))
-	pattern_DirectoryService_GetMembership_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "members", "name"}, ""))
-	pattern_DirectoryService_ListMemberships_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "members"}, ""))
-	pattern_DirectoryService_UpdateMembership_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "members", "membership.name"}, ""))
-	pattern_DirectoryService_DeleteMembership_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "members", "name"}, ""))
-	pattern_DirectoryService_AddTeamMember_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3, 2, 4}, []string{"v1", "organizations", "teams", "parent", "members"}, ""))
-	pattern_DirectoryService_ListTeamMembers_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3, 2, 4}, []string{"v1", "organizations", "teams", "parent", "members"}, ""))
-	pattern_DirectoryService_RemoveTeamMember_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 2, 3, 1, 0, 4, 6, 5, 4}, []string{"v1", "organizations", "teams", "members", "name"}, ""))
-	pattern_DirectoryService_CreateInvitation_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "invitations"}, ""))
-	pattern_DirectoryService_ListInvitations_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "invitations"}, ""))
-	pattern_DirectoryService_DeleteInvitation_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "invitations", "name"}, ""))
-	pattern_DirectoryService_ListAuditEvents_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "companies", "parent", "auditEvents"}, ""))
-	pattern_DirectoryService_ListAuditEvents_1    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "auditEvents"}, ""))
+	pattern_DirectoryService_CreateCompany_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "companies"}, ""))
+	pattern_DirectoryService_GetCompany_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "companies", "name"}, ""))
+	pattern_DirectoryService_UpdateCompany_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "companies", "company.name"}, ""))
+	pattern_DirectoryService_DeleteCompany_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "companies", "name"}, ""))
+	pattern_DirectoryService_AddCompanyOwner_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "companies", "parent", "owners"}, ""))
+	pattern_DirectoryService_ListCompanyOwners_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "companies", "parent", "owners"}, ""))
+	pattern_DirectoryService_RemoveCompanyOwner_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "companies", "owners", "name"}, ""))
+	pattern_DirectoryService_CreateOrganization_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "organizations"}, ""))
+	pattern_DirectoryService_GetOrganization_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "organizations", "name"}, ""))
+	pattern_DirectoryService_ListOrganizations_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "companies", "parent", "organizations"}, ""))
+	pattern_DirectoryService_UpdateOrganization_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "organizations", "organization.name"}, ""))
+	pattern_DirectoryService_DeleteOrganization_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "organizations", "name"}, ""))
+	pattern_DirectoryService_CreateTeam_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "teams"}, ""))
+	pattern_DirectoryService_GetTeam_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "teams", "name"}, ""))
+	pattern_DirectoryService_ListTeams_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "teams"}, ""))
+	pattern_DirectoryService_UpdateTeam_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "teams", "team.name"}, ""))
+	pattern_DirectoryService_DeleteTeam_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "teams", "name"}, ""))
+	pattern_DirectoryService_GetUser_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "users", "name"}, ""))
+	pattern_DirectoryService_ListIdentityLinks_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "users", "parent", "identityLinks"}, ""))
+	pattern_DirectoryService_CreateMembership_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "members"}, ""))
+	pattern_DirectoryService_GetMembership_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "members", "name"}, ""))
+	pattern_DirectoryService_ListMemberships_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "members"}, ""))
+	pattern_DirectoryService_UpdateMembership_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "members", "membership.name"}, ""))
+	pattern_DirectoryService_DeleteMembership_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "members", "name"}, ""))
+	pattern_DirectoryService_AddTeamMember_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3, 2, 4}, []string{"v1", "organizations", "teams", "parent", "members"}, ""))
+	pattern_DirectoryService_ListTeamMembers_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3, 2, 4}, []string{"v1", "organizations", "teams", "parent", "members"}, ""))
+	pattern_DirectoryService_RemoveTeamMember_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 2, 3, 1, 0, 4, 6, 5, 4}, []string{"v1", "organizations", "teams", "members", "name"}, ""))
+	pattern_DirectoryService_CreateInvitation_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "invitations"}, ""))
+	pattern_DirectoryService_ListInvitations_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "invitations"}, ""))
+	pattern_DirectoryService_DeleteInvitation_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 2, 2, 1, 0, 4, 4, 5, 3}, []string{"v1", "organizations", "invitations", "name"}, ""))
+	pattern_DirectoryService_ListUserInvitations_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "users", "parent", "invitations"}, ""))
+	pattern_DirectoryService_AcceptInvitation_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2}, []string{"v1", "users", "user"}, "acceptInvitation"))
+	pattern_DirectoryService_ListAuditEvents_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "companies", "parent", "auditEvents"}, ""))
+	pattern_DirectoryService_ListAuditEvents_1     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 2, 5, 2, 2, 3}, []string{"v1", "organizations", "parent", "auditEvents"}, ""))
 )
 
 var (
-	forward_DirectoryService_CreateCompany_0      = runtime.ForwardResponseMessage
-	forward_DirectoryService_GetCompany_0         = runtime.ForwardResponseMessage
-	forward_DirectoryService_UpdateCompany_0      = runtime.ForwardResponseMessage
-	forward_DirectoryService_DeleteCompany_0      = runtime.ForwardResponseMessage
-	forward_DirectoryService_AddCompanyOwner_0    = runtime.ForwardResponseMessage
-	forward_DirectoryService_ListCompanyOwners_0  = runtime.ForwardResponseMessage
-	forward_DirectoryService_RemoveCompanyOwner_0 = runtime.ForwardResponseMessage
-	forward_DirectoryService_CreateOrganization_0 = runtime.ForwardResponseMessage
-	forward_DirectoryService_GetOrganization_0    = runtime.ForwardResponseMessage
-	forward_DirectoryService_ListOrganizations_0  = runtime.ForwardResponseMessage
-	forward_DirectoryService_UpdateOrganization_0 = runtime.ForwardResponseMessage
-	forward_DirectoryService_DeleteOrganization_0 = runtime.ForwardResponseMessage
-	forward_DirectoryService_CreateTeam_0         = runtime.ForwardResponseMessage
-	forward_DirectoryService_GetTeam_0            = runtime.ForwardResponseMessage
-	forward_DirectoryService_ListTeams_0          = runtime.ForwardResponseMessage
-	forward_DirectoryService_UpdateTeam_0         = runtime.ForwardResponseMessage
-	forward_DirectoryService_DeleteTeam_0         = runtime.ForwardResponseMessage
-	forward_DirectoryService_GetUser_0            = runtime.ForwardResponseMessage
-	forward_DirectoryService_ListIdentityLinks_0  = runtime.ForwardResponseMessage
-	forward_DirectoryService_CreateMembership_0   = runtime.ForwardResponseMessage
-	forward_DirectoryService_GetMembership_0      = runtime.ForwardResponseMessage
-	forward_DirectoryService_ListMemberships_0    = runtime.ForwardResponseMessage
-	forward_DirectoryService_UpdateMembership_0   = runtime.ForwardResponseMessage
-	forward_DirectoryService_DeleteMembership_0   = runtime.ForwardResponseMessage
-	forward_DirectoryService_AddTeamMember_0      = runtime.ForwardResponseMessage
-	forward_DirectoryService_ListTeamMembers_0    = runtime.ForwardResponseMessage
-	forward_DirectoryService_RemoveTeamMember_0   = runtime.ForwardResponseMessage
-	forward_DirectoryService_CreateInvitation_0   = runtime.ForwardResponseMessage
-	forward_DirectoryService_ListInvitations_0    = runtime.ForwardResponseMessage
-	forward_DirectoryService_DeleteInvitation_0   = runtime.ForwardResponseMessage
-	forward_DirectoryService_ListAuditEvents_0    = runtime.ForwardResponseMessage
-	forward_DirectoryService_ListAuditEvents_1    = runtime.ForwardResponseMessage
+	forward_DirectoryService_CreateCompany_0       = runtime.ForwardResponseMessage
+	forward_DirectoryService_GetCompany_0          = runtime.ForwardResponseMessage
+	forward_DirectoryService_UpdateCompany_0       = runtime.ForwardResponseMessage
+	forward_DirectoryService_DeleteCompany_0       = runtime.ForwardResponseMessage
+	forward_DirectoryService_AddCompanyOwner_0     = runtime.ForwardResponseMessage
+	forward_DirectoryService_ListCompanyOwners_0   = runtime.ForwardResponseMessage
+	forward_DirectoryService_RemoveCompanyOwner_0  = runtime.ForwardResponseMessage
+	forward_DirectoryService_CreateOrganization_0  = runtime.ForwardResponseMessage
+	forward_DirectoryService_GetOrganization_0     = runtime.ForwardResponseMessage
+	forward_DirectoryService_ListOrganizations_0   = runtime.ForwardResponseMessage
+	forward_DirectoryService_UpdateOrganization_0  = runtime.ForwardResponseMessage
+	forward_DirectoryService_DeleteOrganization_0  = runtime.ForwardResponseMessage
+	forward_DirectoryService_CreateTeam_0          = runtime.ForwardResponseMessage
+	forward_DirectoryService_GetTeam_0             = runtime.ForwardResponseMessage
+	forward_DirectoryService_ListTeams_0           = runtime.ForwardResponseMessage
+	forward_DirectoryService_UpdateTeam_0          = runtime.ForwardResponseMessage
+	forward_DirectoryService_DeleteTeam_0          = runtime.ForwardResponseMessage
+	forward_DirectoryService_GetUser_0             = runtime.ForwardResponseMessage
+	forward_DirectoryService_ListIdentityLinks_0   = runtime.ForwardResponseMessage
+	forward_DirectoryService_CreateMembership_0    = runtime.ForwardResponseMessage
+	forward_DirectoryService_GetMembership_0       = runtime.ForwardResponseMessage
+	forward_DirectoryService_ListMemberships_0     = runtime.ForwardResponseMessage
+	forward_DirectoryService_UpdateMembership_0    = runtime.ForwardResponseMessage
+	forward_DirectoryService_DeleteMembership_0    = runtime.ForwardResponseMessage
+	forward_DirectoryService_AddTeamMember_0       = runtime.ForwardResponseMessage
+	forward_DirectoryService_ListTeamMembers_0     = runtime.ForwardResponseMessage
+	forward_DirectoryService_RemoveTeamMember_0    = runtime.ForwardResponseMessage
+	forward_DirectoryService_CreateInvitation_0    = runtime.ForwardResponseMessage
+	forward_DirectoryService_ListInvitations_0     = runtime.ForwardResponseMessage
+	forward_DirectoryService_DeleteInvitation_0    = runtime.ForwardResponseMessage
+	forward_DirectoryService_ListUserInvitations_0 = runtime.ForwardResponseMessage
+	forward_DirectoryService_AcceptInvitation_0    = runtime.ForwardResponseMessage
+	forward_DirectoryService_ListAuditEvents_0     = runtime.ForwardResponseMessage
+	forward_DirectoryService_ListAuditEvents_1     = runtime.ForwardResponseMessage
 )

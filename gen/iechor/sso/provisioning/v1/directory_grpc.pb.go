@@ -19,43 +19,45 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DirectoryService_CreateCompany_FullMethodName      = "/iechor.sso.provisioning.v1.DirectoryService/CreateCompany"
-	DirectoryService_GetCompany_FullMethodName         = "/iechor.sso.provisioning.v1.DirectoryService/GetCompany"
-	DirectoryService_UpdateCompany_FullMethodName      = "/iechor.sso.provisioning.v1.DirectoryService/UpdateCompany"
-	DirectoryService_DeleteCompany_FullMethodName      = "/iechor.sso.provisioning.v1.DirectoryService/DeleteCompany"
-	DirectoryService_AddCompanyOwner_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/AddCompanyOwner"
-	DirectoryService_ListCompanyOwners_FullMethodName  = "/iechor.sso.provisioning.v1.DirectoryService/ListCompanyOwners"
-	DirectoryService_RemoveCompanyOwner_FullMethodName = "/iechor.sso.provisioning.v1.DirectoryService/RemoveCompanyOwner"
-	DirectoryService_CreateOrganization_FullMethodName = "/iechor.sso.provisioning.v1.DirectoryService/CreateOrganization"
-	DirectoryService_GetOrganization_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/GetOrganization"
-	DirectoryService_ListOrganizations_FullMethodName  = "/iechor.sso.provisioning.v1.DirectoryService/ListOrganizations"
-	DirectoryService_UpdateOrganization_FullMethodName = "/iechor.sso.provisioning.v1.DirectoryService/UpdateOrganization"
-	DirectoryService_DeleteOrganization_FullMethodName = "/iechor.sso.provisioning.v1.DirectoryService/DeleteOrganization"
-	DirectoryService_CreateTeam_FullMethodName         = "/iechor.sso.provisioning.v1.DirectoryService/CreateTeam"
-	DirectoryService_GetTeam_FullMethodName            = "/iechor.sso.provisioning.v1.DirectoryService/GetTeam"
-	DirectoryService_ListTeams_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/ListTeams"
-	DirectoryService_UpdateTeam_FullMethodName         = "/iechor.sso.provisioning.v1.DirectoryService/UpdateTeam"
-	DirectoryService_DeleteTeam_FullMethodName         = "/iechor.sso.provisioning.v1.DirectoryService/DeleteTeam"
-	DirectoryService_CreateUser_FullMethodName         = "/iechor.sso.provisioning.v1.DirectoryService/CreateUser"
-	DirectoryService_GetUser_FullMethodName            = "/iechor.sso.provisioning.v1.DirectoryService/GetUser"
-	DirectoryService_LookupUser_FullMethodName         = "/iechor.sso.provisioning.v1.DirectoryService/LookupUser"
-	DirectoryService_UpdateUser_FullMethodName         = "/iechor.sso.provisioning.v1.DirectoryService/UpdateUser"
-	DirectoryService_DeleteUser_FullMethodName         = "/iechor.sso.provisioning.v1.DirectoryService/DeleteUser"
-	DirectoryService_ListIdentityLinks_FullMethodName  = "/iechor.sso.provisioning.v1.DirectoryService/ListIdentityLinks"
-	DirectoryService_CreateMembership_FullMethodName   = "/iechor.sso.provisioning.v1.DirectoryService/CreateMembership"
-	DirectoryService_GetMembership_FullMethodName      = "/iechor.sso.provisioning.v1.DirectoryService/GetMembership"
-	DirectoryService_ListMemberships_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/ListMemberships"
-	DirectoryService_UpdateMembership_FullMethodName   = "/iechor.sso.provisioning.v1.DirectoryService/UpdateMembership"
-	DirectoryService_DeleteMembership_FullMethodName   = "/iechor.sso.provisioning.v1.DirectoryService/DeleteMembership"
-	DirectoryService_AddTeamMember_FullMethodName      = "/iechor.sso.provisioning.v1.DirectoryService/AddTeamMember"
-	DirectoryService_ListTeamMembers_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/ListTeamMembers"
-	DirectoryService_RemoveTeamMember_FullMethodName   = "/iechor.sso.provisioning.v1.DirectoryService/RemoveTeamMember"
-	DirectoryService_CreateInvitation_FullMethodName   = "/iechor.sso.provisioning.v1.DirectoryService/CreateInvitation"
-	DirectoryService_ListInvitations_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/ListInvitations"
-	DirectoryService_DeleteInvitation_FullMethodName   = "/iechor.sso.provisioning.v1.DirectoryService/DeleteInvitation"
-	DirectoryService_CheckAccess_FullMethodName        = "/iechor.sso.provisioning.v1.DirectoryService/CheckAccess"
-	DirectoryService_RecordAuditEvent_FullMethodName   = "/iechor.sso.provisioning.v1.DirectoryService/RecordAuditEvent"
-	DirectoryService_ListAuditEvents_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/ListAuditEvents"
+	DirectoryService_CreateCompany_FullMethodName       = "/iechor.sso.provisioning.v1.DirectoryService/CreateCompany"
+	DirectoryService_GetCompany_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/GetCompany"
+	DirectoryService_UpdateCompany_FullMethodName       = "/iechor.sso.provisioning.v1.DirectoryService/UpdateCompany"
+	DirectoryService_DeleteCompany_FullMethodName       = "/iechor.sso.provisioning.v1.DirectoryService/DeleteCompany"
+	DirectoryService_AddCompanyOwner_FullMethodName     = "/iechor.sso.provisioning.v1.DirectoryService/AddCompanyOwner"
+	DirectoryService_ListCompanyOwners_FullMethodName   = "/iechor.sso.provisioning.v1.DirectoryService/ListCompanyOwners"
+	DirectoryService_RemoveCompanyOwner_FullMethodName  = "/iechor.sso.provisioning.v1.DirectoryService/RemoveCompanyOwner"
+	DirectoryService_CreateOrganization_FullMethodName  = "/iechor.sso.provisioning.v1.DirectoryService/CreateOrganization"
+	DirectoryService_GetOrganization_FullMethodName     = "/iechor.sso.provisioning.v1.DirectoryService/GetOrganization"
+	DirectoryService_ListOrganizations_FullMethodName   = "/iechor.sso.provisioning.v1.DirectoryService/ListOrganizations"
+	DirectoryService_UpdateOrganization_FullMethodName  = "/iechor.sso.provisioning.v1.DirectoryService/UpdateOrganization"
+	DirectoryService_DeleteOrganization_FullMethodName  = "/iechor.sso.provisioning.v1.DirectoryService/DeleteOrganization"
+	DirectoryService_CreateTeam_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/CreateTeam"
+	DirectoryService_GetTeam_FullMethodName             = "/iechor.sso.provisioning.v1.DirectoryService/GetTeam"
+	DirectoryService_ListTeams_FullMethodName           = "/iechor.sso.provisioning.v1.DirectoryService/ListTeams"
+	DirectoryService_UpdateTeam_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/UpdateTeam"
+	DirectoryService_DeleteTeam_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/DeleteTeam"
+	DirectoryService_CreateUser_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/CreateUser"
+	DirectoryService_GetUser_FullMethodName             = "/iechor.sso.provisioning.v1.DirectoryService/GetUser"
+	DirectoryService_LookupUser_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/LookupUser"
+	DirectoryService_UpdateUser_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/UpdateUser"
+	DirectoryService_DeleteUser_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/DeleteUser"
+	DirectoryService_ListIdentityLinks_FullMethodName   = "/iechor.sso.provisioning.v1.DirectoryService/ListIdentityLinks"
+	DirectoryService_CreateMembership_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/CreateMembership"
+	DirectoryService_GetMembership_FullMethodName       = "/iechor.sso.provisioning.v1.DirectoryService/GetMembership"
+	DirectoryService_ListMemberships_FullMethodName     = "/iechor.sso.provisioning.v1.DirectoryService/ListMemberships"
+	DirectoryService_UpdateMembership_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/UpdateMembership"
+	DirectoryService_DeleteMembership_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/DeleteMembership"
+	DirectoryService_AddTeamMember_FullMethodName       = "/iechor.sso.provisioning.v1.DirectoryService/AddTeamMember"
+	DirectoryService_ListTeamMembers_FullMethodName     = "/iechor.sso.provisioning.v1.DirectoryService/ListTeamMembers"
+	DirectoryService_RemoveTeamMember_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/RemoveTeamMember"
+	DirectoryService_CreateInvitation_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/CreateInvitation"
+	DirectoryService_ListInvitations_FullMethodName     = "/iechor.sso.provisioning.v1.DirectoryService/ListInvitations"
+	DirectoryService_DeleteInvitation_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/DeleteInvitation"
+	DirectoryService_ListUserInvitations_FullMethodName = "/iechor.sso.provisioning.v1.DirectoryService/ListUserInvitations"
+	DirectoryService_AcceptInvitation_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/AcceptInvitation"
+	DirectoryService_CheckAccess_FullMethodName         = "/iechor.sso.provisioning.v1.DirectoryService/CheckAccess"
+	DirectoryService_RecordAuditEvent_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/RecordAuditEvent"
+	DirectoryService_ListAuditEvents_FullMethodName     = "/iechor.sso.provisioning.v1.DirectoryService/ListAuditEvents"
 )
 
 // DirectoryServiceClient is the client API for DirectoryService service.
@@ -65,11 +67,21 @@ const (
 // DirectoryService keeps companies, organizations, teams, users and who belongs where, and answers
 // whether a person may manage a company's or an organization's SSO settings. It also keeps the audit
 // log that every service writes to.
+//
+// Tenancy: when the caller is a person (the x-actor metadata users/{id}, which the REST edge sets to
+// the signed-in user), a call that names a user by id reaches only users already in the tenant: for
+// a company or one of its organizations, the company's owners, the members of its organizations and
+// the users linked through its or its organizations' connections; for an organization outside any
+// company, its members and the users linked through its connections. Anyone else is invited by
+// email and accepts (AcceptInvitation). A user out of reach answers NOT_FOUND USER_NOT_FOUND, with
+// the same message and field as a user that does not exist. A person reads, changes and looks up
+// their own user only. Services and operators (service:{name}, or no actor) name anyone.
 type DirectoryServiceClient interface {
 	CreateCompany(ctx context.Context, in *CreateCompanyRequest, opts ...grpc.CallOption) (*CreateCompanyResponse, error)
 	GetCompany(ctx context.Context, in *GetCompanyRequest, opts ...grpc.CallOption) (*GetCompanyResponse, error)
 	UpdateCompany(ctx context.Context, in *UpdateCompanyRequest, opts ...grpc.CallOption) (*UpdateCompanyResponse, error)
 	DeleteCompany(ctx context.Context, in *DeleteCompanyRequest, opts ...grpc.CallOption) (*DeleteCompanyResponse, error)
+	// Makes a user an owner of the company: a person adds only users already in the company.
 	AddCompanyOwner(ctx context.Context, in *AddCompanyOwnerRequest, opts ...grpc.CallOption) (*AddCompanyOwnerResponse, error)
 	ListCompanyOwners(ctx context.Context, in *ListCompanyOwnersRequest, opts ...grpc.CallOption) (*ListCompanyOwnersResponse, error)
 	RemoveCompanyOwner(ctx context.Context, in *RemoveCompanyOwnerRequest, opts ...grpc.CallOption) (*RemoveCompanyOwnerResponse, error)
@@ -91,17 +103,30 @@ type DirectoryServiceClient interface {
 	UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*UpdateUserResponse, error)
 	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*DeleteUserResponse, error)
 	ListIdentityLinks(ctx context.Context, in *ListIdentityLinksRequest, opts ...grpc.CallOption) (*ListIdentityLinksResponse, error)
+	// Adds a user to an organization: a person adds only users already in its company (or, for an
+	// organization on its own, linked through its connections); anyone else is invited.
 	CreateMembership(ctx context.Context, in *CreateMembershipRequest, opts ...grpc.CallOption) (*CreateMembershipResponse, error)
 	GetMembership(ctx context.Context, in *GetMembershipRequest, opts ...grpc.CallOption) (*GetMembershipResponse, error)
 	ListMemberships(ctx context.Context, in *ListMembershipsRequest, opts ...grpc.CallOption) (*ListMembershipsResponse, error)
 	UpdateMembership(ctx context.Context, in *UpdateMembershipRequest, opts ...grpc.CallOption) (*UpdateMembershipResponse, error)
 	DeleteMembership(ctx context.Context, in *DeleteMembershipRequest, opts ...grpc.CallOption) (*DeleteMembershipResponse, error)
+	// Adds a member of the organization to one of its teams.
 	AddTeamMember(ctx context.Context, in *AddTeamMemberRequest, opts ...grpc.CallOption) (*AddTeamMemberResponse, error)
 	ListTeamMembers(ctx context.Context, in *ListTeamMembersRequest, opts ...grpc.CallOption) (*ListTeamMembersResponse, error)
 	RemoveTeamMember(ctx context.Context, in *RemoveTeamMemberRequest, opts ...grpc.CallOption) (*RemoveTeamMemberResponse, error)
+	// Invites an email, or a user already in the organization's company by id, to the organization.
 	CreateInvitation(ctx context.Context, in *CreateInvitationRequest, opts ...grpc.CallOption) (*CreateInvitationResponse, error)
 	ListInvitations(ctx context.Context, in *ListInvitationsRequest, opts ...grpc.CallOption) (*ListInvitationsResponse, error)
 	DeleteInvitation(ctx context.Context, in *DeleteInvitationRequest, opts ...grpc.CallOption) (*DeleteInvitationResponse, error)
+	// Lists the pending invitations to a user's email, oldest organization first, so that the invited
+	// person can accept them. A person lists their own only.
+	ListUserInvitations(ctx context.Context, in *ListUserInvitationsRequest, opts ...grpc.CallOption) (*ListUserInvitationsResponse, error)
+	// The invited person accepts an invitation to their email: they become a member of its
+	// organization with its role (NO_SEATS when it is full; a member already keeps their role) and
+	// join its team. Through the REST edge the caller is the signed-in user of the path; over gRPC a
+	// person accepts for themself only. Accepting again answers the same; an invitation to another
+	// email, or accepted by someone else, is INVITATION_NOT_FOUND.
+	AcceptInvitation(ctx context.Context, in *AcceptInvitationRequest, opts ...grpc.CallOption) (*AcceptInvitationResponse, error)
 	// Whether a user may perform an action on a resource. Internal: the REST edge calls it on every
 	// admin request.
 	CheckAccess(ctx context.Context, in *CheckAccessRequest, opts ...grpc.CallOption) (*CheckAccessResponse, error)
@@ -459,6 +484,26 @@ func (c *directoryServiceClient) DeleteInvitation(ctx context.Context, in *Delet
 	return out, nil
 }
 
+func (c *directoryServiceClient) ListUserInvitations(ctx context.Context, in *ListUserInvitationsRequest, opts ...grpc.CallOption) (*ListUserInvitationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUserInvitationsResponse)
+	err := c.cc.Invoke(ctx, DirectoryService_ListUserInvitations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *directoryServiceClient) AcceptInvitation(ctx context.Context, in *AcceptInvitationRequest, opts ...grpc.CallOption) (*AcceptInvitationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcceptInvitationResponse)
+	err := c.cc.Invoke(ctx, DirectoryService_AcceptInvitation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *directoryServiceClient) CheckAccess(ctx context.Context, in *CheckAccessRequest, opts ...grpc.CallOption) (*CheckAccessResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CheckAccessResponse)
@@ -496,11 +541,21 @@ func (c *directoryServiceClient) ListAuditEvents(ctx context.Context, in *ListAu
 // DirectoryService keeps companies, organizations, teams, users and who belongs where, and answers
 // whether a person may manage a company's or an organization's SSO settings. It also keeps the audit
 // log that every service writes to.
+//
+// Tenancy: when the caller is a person (the x-actor metadata users/{id}, which the REST edge sets to
+// the signed-in user), a call that names a user by id reaches only users already in the tenant: for
+// a company or one of its organizations, the company's owners, the members of its organizations and
+// the users linked through its or its organizations' connections; for an organization outside any
+// company, its members and the users linked through its connections. Anyone else is invited by
+// email and accepts (AcceptInvitation). A user out of reach answers NOT_FOUND USER_NOT_FOUND, with
+// the same message and field as a user that does not exist. A person reads, changes and looks up
+// their own user only. Services and operators (service:{name}, or no actor) name anyone.
 type DirectoryServiceServer interface {
 	CreateCompany(context.Context, *CreateCompanyRequest) (*CreateCompanyResponse, error)
 	GetCompany(context.Context, *GetCompanyRequest) (*GetCompanyResponse, error)
 	UpdateCompany(context.Context, *UpdateCompanyRequest) (*UpdateCompanyResponse, error)
 	DeleteCompany(context.Context, *DeleteCompanyRequest) (*DeleteCompanyResponse, error)
+	// Makes a user an owner of the company: a person adds only users already in the company.
 	AddCompanyOwner(context.Context, *AddCompanyOwnerRequest) (*AddCompanyOwnerResponse, error)
 	ListCompanyOwners(context.Context, *ListCompanyOwnersRequest) (*ListCompanyOwnersResponse, error)
 	RemoveCompanyOwner(context.Context, *RemoveCompanyOwnerRequest) (*RemoveCompanyOwnerResponse, error)
@@ -522,17 +577,30 @@ type DirectoryServiceServer interface {
 	UpdateUser(context.Context, *UpdateUserRequest) (*UpdateUserResponse, error)
 	DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error)
 	ListIdentityLinks(context.Context, *ListIdentityLinksRequest) (*ListIdentityLinksResponse, error)
+	// Adds a user to an organization: a person adds only users already in its company (or, for an
+	// organization on its own, linked through its connections); anyone else is invited.
 	CreateMembership(context.Context, *CreateMembershipRequest) (*CreateMembershipResponse, error)
 	GetMembership(context.Context, *GetMembershipRequest) (*GetMembershipResponse, error)
 	ListMemberships(context.Context, *ListMembershipsRequest) (*ListMembershipsResponse, error)
 	UpdateMembership(context.Context, *UpdateMembershipRequest) (*UpdateMembershipResponse, error)
 	DeleteMembership(context.Context, *DeleteMembershipRequest) (*DeleteMembershipResponse, error)
+	// Adds a member of the organization to one of its teams.
 	AddTeamMember(context.Context, *AddTeamMemberRequest) (*AddTeamMemberResponse, error)
 	ListTeamMembers(context.Context, *ListTeamMembersRequest) (*ListTeamMembersResponse, error)
 	RemoveTeamMember(context.Context, *RemoveTeamMemberRequest) (*RemoveTeamMemberResponse, error)
+	// Invites an email, or a user already in the organization's company by id, to the organization.
 	CreateInvitation(context.Context, *CreateInvitationRequest) (*CreateInvitationResponse, error)
 	ListInvitations(context.Context, *ListInvitationsRequest) (*ListInvitationsResponse, error)
 	DeleteInvitation(context.Context, *DeleteInvitationRequest) (*DeleteInvitationResponse, error)
+	// Lists the pending invitations to a user's email, oldest organization first, so that the invited
+	// person can accept them. A person lists their own only.
+	ListUserInvitations(context.Context, *ListUserInvitationsRequest) (*ListUserInvitationsResponse, error)
+	// The invited person accepts an invitation to their email: they become a member of its
+	// organization with its role (NO_SEATS when it is full; a member already keeps their role) and
+	// join its team. Through the REST edge the caller is the signed-in user of the path; over gRPC a
+	// person accepts for themself only. Accepting again answers the same; an invitation to another
+	// email, or accepted by someone else, is INVITATION_NOT_FOUND.
+	AcceptInvitation(context.Context, *AcceptInvitationRequest) (*AcceptInvitationResponse, error)
 	// Whether a user may perform an action on a resource. Internal: the REST edge calls it on every
 	// admin request.
 	CheckAccess(context.Context, *CheckAccessRequest) (*CheckAccessResponse, error)
@@ -651,6 +719,12 @@ func (UnimplementedDirectoryServiceServer) ListInvitations(context.Context, *Lis
 }
 func (UnimplementedDirectoryServiceServer) DeleteInvitation(context.Context, *DeleteInvitationRequest) (*DeleteInvitationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteInvitation not implemented")
+}
+func (UnimplementedDirectoryServiceServer) ListUserInvitations(context.Context, *ListUserInvitationsRequest) (*ListUserInvitationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUserInvitations not implemented")
+}
+func (UnimplementedDirectoryServiceServer) AcceptInvitation(context.Context, *AcceptInvitationRequest) (*AcceptInvitationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AcceptInvitation not implemented")
 }
 func (UnimplementedDirectoryServiceServer) CheckAccess(context.Context, *CheckAccessRequest) (*CheckAccessResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckAccess not implemented")
@@ -1294,6 +1368,42 @@ func _DirectoryService_DeleteInvitation_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DirectoryService_ListUserInvitations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUserInvitationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DirectoryServiceServer).ListUserInvitations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DirectoryService_ListUserInvitations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DirectoryServiceServer).ListUserInvitations(ctx, req.(*ListUserInvitationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DirectoryService_AcceptInvitation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcceptInvitationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DirectoryServiceServer).AcceptInvitation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DirectoryService_AcceptInvitation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DirectoryServiceServer).AcceptInvitation(ctx, req.(*AcceptInvitationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _DirectoryService_CheckAccess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CheckAccessRequest)
 	if err := dec(in); err != nil {
@@ -1490,6 +1600,14 @@ var DirectoryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteInvitation",
 			Handler:    _DirectoryService_DeleteInvitation_Handler,
+		},
+		{
+			MethodName: "ListUserInvitations",
+			Handler:    _DirectoryService_ListUserInvitations_Handler,
+		},
+		{
+			MethodName: "AcceptInvitation",
+			Handler:    _DirectoryService_AcceptInvitation_Handler,
 		},
 		{
 			MethodName: "CheckAccess",
