@@ -27,8 +27,12 @@ func TestTheIdPIsHeldToTheWebBrowserSSOProfile(t *testing.T) {
 	}{
 		{"a signed response without an Issuer is refused, although its signature verifies",
 			fixture("response-signed-no-issuer"), failure.BadIssuer, "Issuer of the Response", "none", false},
-		{"a response whose assertion is encrypted, without an Issuer, is refused before decryption",
+		{"a response whose assertion is encrypted, without an Issuer, is refused",
 			func(t testing.TB) string { return encryptedResponse(t, "no-response-issuer", gcm) },
+			failure.BadIssuer, "Issuer of the Response", "none", false},
+		{"a response whose assertion is encrypted, without an Issuer, is refused before anything is decrypted",
+			// To a key we do not hold: decrypting first would fail as DECRYPTION_FAILED.
+			func(t testing.TB) string { return encryptedResponseTo(t, "no-response-issuer", gcm, "attacker") },
 			failure.BadIssuer, "Issuer of the Response", "none", false},
 		{"an unsigned response without an Issuer, its assertion signed and in the clear, is accepted",
 			fixture("no-response-issuer"), "", "", "", false},
