@@ -40,6 +40,7 @@ const (
 	BadRecipient          Reason = "BAD_RECIPIENT"
 	BadAudience           Reason = "BAD_AUDIENCE"
 	UnknownCondition      Reason = "UNKNOWN_CONDITION"
+	NoAuthnStatement      Reason = "NO_AUTHN_STATEMENT"
 	Expired               Reason = "EXPIRED"
 	NotYetValid           Reason = "NOT_YET_VALID"
 	AssertionReplayed     Reason = "ASSERTION_REPLAYED"

@@ -14,10 +14,16 @@ import (
 // the context of the EncryptedAssertion, as XML Encryption says.
 func encryptedResponse(t testing.TB, fixture string, e fixtures.Encryption) string {
 	t.Helper()
+	return encryptedResponseTo(t, fixture, e, "sp")
+}
+
+// encryptedResponseTo is encryptedResponse with the content key encrypted to the certificate cert.
+func encryptedResponseTo(t testing.TB, fixture string, e fixtures.Encryption, cert string) string {
+	t.Helper()
 	raw := string(fixtures.Document(t, fixture))
 	start, end := strings.Index(raw, "<saml:Assertion "), strings.Index(raw, "</saml:Assertion>")+len("</saml:Assertion>")
 	plain := raw[start:end]
-	enc := fixtures.Encrypt(t, []byte(plain), fixtures.Certificate(t, "sp"), e)
+	enc := fixtures.Encrypt(t, []byte(plain), fixtures.Certificate(t, cert), e)
 	doc := raw[:start] + "<saml:EncryptedAssertion>" + enc + "</saml:EncryptedAssertion>" + raw[end:]
 	return base64.StdEncoding.EncodeToString([]byte(doc))
 }

@@ -23,6 +23,8 @@ const (
 	assertionNS = "urn:oasis:names:tc:SAML:2.0:assertion"
 	statusOK    = "urn:oasis:names:tc:SAML:2.0:status:Success"
 	bearer      = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+	// entityFormat is the only Format an Issuer may name, and its default (SAML core 2.2.5).
+	entityFormat = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
 )
 
 // RelayStates consumes relay states; relaystate.Store is one.
@@ -192,11 +194,17 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 	if ver := resp.SelectAttrValue("Version", ""); ver != "2.0" {
 		return nil, failure.New(failure.BadVersion, failure.IdPAdmin, "Version of the Response", "2.0", ver)
 	}
+	if resp.SelectAttrValue("ID", "") == "" {
+		return nil, failure.New(failure.MalformedXML, failure.IdPAdmin, "ID of the Response", "an ID", "none")
+	}
 	if err := checkStatus(resp); err != nil {
 		return nil, err
 	}
-	if iss := firstChild(resp, assertionNS, "Issuer"); iss != nil && strings.TrimSpace(iss.Text()) != conn.IdPEntityID {
-		return nil, failure.New(failure.BadIssuer, failure.IdPAdmin, "Issuer of the Response", conn.IdPEntityID, strings.TrimSpace(iss.Text()))
+	// The Web Browser SSO profile (4.1.4.2) requires the Issuer of a signed Response, and of one that
+	// carries an encrypted assertion: checked here, before anything is decrypted.
+	encrypted := firstChild(resp, assertionNS, "EncryptedAssertion") != nil
+	if err := checkIssuer(resp, "the Response", conn.IdPEntityID, respSigned || encrypted); err != nil {
+		return nil, err
 	}
 	// SAML bindings 3.5.5.2 requires a Destination of a signed Response only; every IdP we target
 	// sends it on every Response, and a Response that does not say where it was sent is not ours.
@@ -207,6 +215,8 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 		}
 		return nil, failure.New(failure.BadDestination, failure.IdPAdmin, "Destination of the Response", conn.ACSURL, got)
 	}
+	// A Response without InResponseTo is unsolicited, or breaks SAML core 3.2.2: which of the two is
+	// known once the assertion's confirmation has been read.
 	respIRT := resp.SelectAttrValue("InResponseTo", "")
 	if respIRT != "" && respIRT != st.RequestID {
 		return nil, failure.New(failure.InResponseToMismatch, failure.User, "InResponseTo of the Response", st.RequestID, respIRT)
@@ -264,6 +274,11 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 	}
 	if respIRT == "" && scdIRT == "" {
 		return nil, unsolicited(conn)
+	}
+	if respIRT == "" {
+		// SAML core 3.2.2: a Response to a request carries the request's ID.
+		return nil, failure.New(failure.InResponseToMismatch, failure.IdPAdmin, "InResponseTo of the Response",
+			st.RequestID+" (the AuthnRequest this Response answers)", "none")
 	}
 	if scdIRT != st.RequestID {
 		return nil, failure.New(failure.InResponseToMismatch, failure.User, "InResponseTo of the SubjectConfirmationData", st.RequestID, scdIRT)
@@ -462,12 +477,8 @@ func checkAssertion(a *etree.Element, conn *Connection, requested, now time.Time
 	if id.AssertionID == "" {
 		return nil, zero, "", failure.New(failure.MalformedXML, failure.IdPAdmin, "ID of the Assertion", "an ID", "none")
 	}
-	if iss := firstChild(a, assertionNS, "Issuer"); iss == nil || strings.TrimSpace(iss.Text()) != conn.IdPEntityID {
-		got := "none"
-		if iss != nil {
-			got = strings.TrimSpace(iss.Text())
-		}
-		return nil, zero, "", failure.New(failure.BadIssuer, failure.IdPAdmin, "Issuer of the Assertion", conn.IdPEntityID, got)
+	if err := checkIssuer(a, "the Assertion", conn.IdPEntityID, true); err != nil {
+		return nil, zero, "", err
 	}
 	id.Issuer = conn.IdPEntityID
 	if err := checkIssueInstant(a, "the Assertion", requested, now, skew); err != nil {
@@ -508,36 +519,59 @@ func checkAssertion(a *etree.Element, conn *Connection, requested, now time.Time
 	if !notOnOrAfter.IsZero() && !now.Add(-skew).Before(notOnOrAfter) {
 		return nil, zero, "", failure.New(failure.Expired, failure.User, "NotOnOrAfter of the Conditions", "after "+stamp(now.Add(-skew)), stamp(notOnOrAfter))
 	}
+	// SAML core 2.5.1.2: NotBefore is earlier than NotOnOrAfter. A window that closes before it opens
+	// is no window at all, although the skew on both ends can let it pass the checks above.
+	if !notBefore.IsZero() && !notOnOrAfter.IsZero() && !notBefore.Before(notOnOrAfter) {
+		return nil, zero, "", failure.New(failure.MalformedXML, failure.IdPAdmin, "NotBefore and NotOnOrAfter of the Conditions",
+			"NotBefore earlier than NotOnOrAfter", "NotBefore "+stamp(notBefore)+", NotOnOrAfter "+stamp(notOnOrAfter))
+	}
 	restrictions := children(cond, assertionNS, "AudienceRestriction")
 	if len(restrictions) == 0 {
 		return nil, zero, "", failure.New(failure.BadAudience, failure.IdPAdmin, "AudienceRestriction of the Assertion", conn.SPEntityID, "none")
 	}
-	// Each AudienceRestriction must be met on its own (SAML core 2.5.1.4).
+	// Each AudienceRestriction must be met on its own (SAML core 2.5.1.4), and holds Audience
+	// elements only, at least one, as its schema says.
 	for _, r := range restrictions {
 		var audiences []string
 		ok := false
-		for _, au := range children(r, assertionNS, "Audience") {
+		for _, au := range r.ChildElements() {
+			if !is(au, assertionNS, "Audience") {
+				return nil, zero, "", failure.New(failure.MalformedXML, failure.IdPAdmin, "children of an AudienceRestriction",
+					"saml:Audience elements only, at least one", describe(au))
+			}
 			v := strings.TrimSpace(au.Text())
 			audiences = append(audiences, v)
 			ok = ok || v == conn.SPEntityID
 		}
 		if !ok {
-			return nil, zero, "", failure.New(failure.BadAudience, failure.IdPAdmin, "Audience of the Assertion", conn.SPEntityID, strings.Join(audiences, ", "))
+			got := strings.Join(audiences, ", ")
+			if got == "" {
+				got = "none"
+			}
+			return nil, zero, "", failure.New(failure.BadAudience, failure.IdPAdmin, "Audience of the Assertion", conn.SPEntityID, got)
 		}
 	}
 
-	if authn := firstChild(a, assertionNS, "AuthnStatement"); authn != nil {
-		id.SessionIndex = authn.SelectAttrValue("SessionIndex", "")
-		if id.AuthnInstant, err = parseTime(authn, "AuthnInstant", "the AuthnStatement"); err != nil {
-			return nil, zero, "", err
-		}
-		sessionEnd, err := parseTime(authn, "SessionNotOnOrAfter", "the AuthnStatement")
-		if err != nil {
-			return nil, zero, "", err
-		}
-		if !sessionEnd.IsZero() && !now.Add(-skew).Before(sessionEnd) {
-			return nil, zero, "", failure.New(failure.Expired, failure.User, "SessionNotOnOrAfter of the AuthnStatement", "after "+stamp(now.Add(-skew)), stamp(sessionEnd))
-		}
+	// The Web Browser SSO profile (4.1.4.2): the bearer assertion says how the IdP authenticated the
+	// person. An assertion of attributes alone is no sign-in.
+	authn := firstChild(a, assertionNS, "AuthnStatement")
+	if authn == nil {
+		return nil, zero, "", failure.New(failure.NoAuthnStatement, failure.IdPAdmin, "AuthnStatement of the Assertion",
+			"a saml:AuthnStatement (the Web Browser SSO profile requires one)", "none")
+	}
+	id.SessionIndex = authn.SelectAttrValue("SessionIndex", "")
+	if id.AuthnInstant, err = parseTime(authn, "AuthnInstant", "the AuthnStatement"); err != nil {
+		return nil, zero, "", err
+	}
+	if id.AuthnInstant.IsZero() {
+		return nil, zero, "", failure.New(failure.MalformedXML, failure.IdPAdmin, "AuthnInstant of the AuthnStatement", "an xs:dateTime such as 2026-01-02T15:04:05Z", "none")
+	}
+	sessionEnd, err := parseTime(authn, "SessionNotOnOrAfter", "the AuthnStatement")
+	if err != nil {
+		return nil, zero, "", err
+	}
+	if !sessionEnd.IsZero() && !now.Add(-skew).Before(sessionEnd) {
+		return nil, zero, "", failure.New(failure.Expired, failure.User, "SessionNotOnOrAfter of the AuthnStatement", "after "+stamp(now.Add(-skew)), stamp(sessionEnd))
 	}
 	until := scdUntil
 	if notOnOrAfter.After(until) {
@@ -549,16 +583,28 @@ func checkAssertion(a *etree.Element, conn *Connection, requested, now time.Time
 // xsiNS is the XML Schema instance namespace, of xsi:type.
 const xsiNS = "http://www.w3.org/2001/XMLSchema-instance"
 
-// checkConditionsUnderstood refuses a condition other than the three we understand. An
-// AudienceRestriction is checked by checkAssertion; OneTimeUse asks for what the replay cache does to
-// every assertion; ProxyRestriction limits the assertions that a relying party issues on the
-// strength of this one, and we issue none. Anything else (a saml:Condition, whose meaning is its
-// xsi:type, or an element of another namespace) cannot be evaluated, and SAML core 2.5.1 makes an
-// assertion with a condition that cannot be evaluated Indeterminate: not valid.
+// checkConditionsUnderstood refuses a condition other than the three we understand, and a second
+// OneTimeUse or ProxyRestriction, which SAML core 2.5.1 forbids. An AudienceRestriction is checked by
+// checkAssertion; OneTimeUse asks for what the replay cache does to every assertion;
+// ProxyRestriction limits the assertions that a relying party issues on the strength of this one,
+// and we issue none. Anything else (a saml:Condition, whose meaning is its xsi:type, or an element
+// of another namespace) cannot be evaluated, and SAML core 2.5.1 makes an assertion with a condition
+// that cannot be evaluated Indeterminate: not valid.
 func checkConditionsUnderstood(cond *etree.Element) error {
+	seen := map[string]bool{}
 	for _, c := range cond.ChildElements() {
-		if c.NamespaceURI() == assertionNS && (c.Tag == "AudienceRestriction" || c.Tag == "OneTimeUse" || c.Tag == "ProxyRestriction") {
-			continue
+		if c.NamespaceURI() == assertionNS {
+			switch c.Tag {
+			case "AudienceRestriction":
+				continue
+			case "OneTimeUse", "ProxyRestriction":
+				if seen[c.Tag] {
+					return failure.New(failure.MalformedXML, failure.IdPAdmin, "Conditions of the Assertion",
+						"at most one saml:"+c.Tag, "a second saml:"+c.Tag)
+				}
+				seen[c.Tag] = true
+				continue
+			}
 		}
 		got := describe(c)
 		for _, a := range c.Attr {
@@ -568,6 +614,26 @@ func checkConditionsUnderstood(cond *etree.Element) error {
 		}
 		return failure.New(failure.UnknownCondition, failure.IdPAdmin, "Conditions of the Assertion",
 			"saml:AudienceRestriction, saml:OneTimeUse and saml:ProxyRestriction only", got)
+	}
+	return nil
+}
+
+// checkIssuer holds the Issuer of el (the Response or the Assertion, named by what) to the Web
+// Browser SSO profile (4.1.4.2): present when required, the IdP's entity id, and of the entity
+// Format, the only one an identity provider has, when it names a Format at all.
+func checkIssuer(el *etree.Element, what, entityID string, required bool) error {
+	iss := firstChild(el, assertionNS, "Issuer")
+	if iss == nil {
+		if !required {
+			return nil
+		}
+		return failure.New(failure.BadIssuer, failure.IdPAdmin, "Issuer of "+what, entityID, "none")
+	}
+	if v := strings.TrimSpace(iss.Text()); v != entityID {
+		return failure.New(failure.BadIssuer, failure.IdPAdmin, "Issuer of "+what, entityID, v)
+	}
+	if f := iss.SelectAttr("Format"); f != nil && f.Value != entityFormat {
+		return failure.New(failure.BadIssuer, failure.IdPAdmin, "Format of the Issuer of "+what, "none, or "+entityFormat, f.Value)
 	}
 	return nil
 }

@@ -99,6 +99,7 @@ declare -A base=(
 	[SCD_NOT_BEFORE]=
 	[RESPONSE_ISSUER]='<saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">https://idp.example.test/metadata</saml:Issuer>'
 	[ASSERTION_ISSUER]=https://idp.example.test/metadata
+	[ASSERTION_ISSUER_FORMAT]=' Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity"'
 	[STATUS]=urn:oasis:names:tc:SAML:2.0:status:Success
 	[NAMEID]=jane.doe@example.com
 	[NAMEID_FORMAT]=urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress
@@ -109,6 +110,8 @@ declare -A base=(
 	[AUDIENCE]='<saml:AudienceRestriction><saml:Audience>https://sso.iechor.test/saml/conn_fixture/metadata</saml:Audience></saml:AudienceRestriction>'
 	[EMAIL]=jane.doe@example.com
 	[SESSION_END]=2026-11-01T20:00:00Z
+	[AUTHN_STATEMENT]=yes
+	[AUTHN_INSTANT]='AuthnInstant="2026-11-01T11:59:58Z" '
 	[RESPONSE_EXTRA]=
 	[SUBJECT_EXTRA]=
 	[ASSERTION_EXTRA]=
@@ -118,7 +121,7 @@ declare -A base=(
 # (SIGN_RESPONSE=yes, SIGN_ASSERTION=yes; SIGNATURE_METHOD and DIGEST_METHOD choose the algorithms).
 # A signature stands right after the Issuer, where the schema puts it, unless RESPONSE_SIGNATURE_AT=end
 # (the Response's last child) or ASSERTION_SIGNATURE_AT=end or =subject (the Assertion's last child, or
-# the Subject's first) asks for a misplaced one.
+# the Subject's first) asks for a misplaced one. AUTHN_STATEMENT=no leaves the AuthnStatement out.
 render() {
 	local name=$1
 	shift
@@ -139,6 +142,17 @@ render() {
 	declare -A at=([response-issuer]="" [response-end]="" [assertion-issuer]="" [assertion-subject]="" [assertion-end]="")
 	at[response-${v[RESPONSE_SIGNATURE_AT]}]=$rsig
 	at[assertion-${v[ASSERTION_SIGNATURE_AT]}]=$asig
+	local authn=""
+	[[ ${v[AUTHN_STATEMENT]} == yes ]] && authn=$(
+		cat <<XML
+
+    <saml:AuthnStatement ${v[AUTHN_INSTANT]}SessionIndex="_session-$name" SessionNotOnOrAfter="${v[SESSION_END]}">
+      <saml:AuthnContext>
+        <saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef>
+      </saml:AuthnContext>
+    </saml:AuthnStatement>
+XML
+	)
 	cat <<XML
 <?xml version="1.0" encoding="UTF-8"?>
 <samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_response-$name" Version="${v[RESPONSE_VERSION]}" IssueInstant="${v[RESPONSE_ISSUE_INSTANT]}" ${v[DESTINATION]} ${v[RESPONSE_IRT]}>
@@ -147,7 +161,7 @@ render() {
     <samlp:StatusCode Value="${v[STATUS]}"/>
   </samlp:Status>
   <saml:Assertion xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ID="_assertion-$name" Version="${v[ASSERTION_VERSION]}" IssueInstant="${v[ASSERTION_ISSUE_INSTANT]}">
-    <saml:Issuer Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">${v[ASSERTION_ISSUER]}</saml:Issuer>${at[assertion-issuer]}
+    <saml:Issuer${v[ASSERTION_ISSUER_FORMAT]}>${v[ASSERTION_ISSUER]}</saml:Issuer>${at[assertion-issuer]}
     <saml:Subject>${at[assertion-subject]}
       <saml:NameID Format="${v[NAMEID_FORMAT]}" SPNameQualifier="https://sso.iechor.test/saml/conn_fixture/metadata">${v[NAMEID]}</saml:NameID>
       <saml:SubjectConfirmation Method="${v[METHOD]}">
@@ -156,12 +170,7 @@ render() {
     </saml:Subject>
     <saml:Conditions NotBefore="${v[NOT_BEFORE]}" NotOnOrAfter="${v[NOT_ON_OR_AFTER]}">
       ${v[AUDIENCE]}
-    </saml:Conditions>
-    <saml:AuthnStatement AuthnInstant="2026-11-01T11:59:58Z" SessionIndex="_session-$name" SessionNotOnOrAfter="${v[SESSION_END]}">
-      <saml:AuthnContext>
-        <saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef>
-      </saml:AuthnContext>
-    </saml:AuthnStatement>
+    </saml:Conditions>${authn}
     <saml:AttributeStatement>
       <saml:Attribute Name="http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress" FriendlyName="email" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri">
         <saml:AttributeValue xsi:type="xs:string">${v[EMAIL]}</saml:AttributeValue>
@@ -269,6 +278,26 @@ make response-signed-no-destination idp SIGN_RESPONSE=yes SIGN_ASSERTION=no DEST
 # A bearer confirmation with a NotBefore, which the Web Browser SSO profile forbids.
 make confirmation-not-before idp SCD_NOT_BEFORE=' NotBefore="2026-11-01T11:59:00Z"'
 make second-confirmation-not-before idp SUBJECT_EXTRA='<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData InResponseTo="id-request-0001" NotBefore="2026-11-01T11:59:00Z" NotOnOrAfter="2026-11-01T12:05:00Z" Recipient="https://sso.iechor.test/saml/conn_fixture/acs"/></saml:SubjectConfirmation>'
+
+# The last rules of the Web Browser SSO profile (4.1.4.2) and of SAML core a strict SP holds the IdP to.
+# An Issuer's Format, when present, is entity (a signed Response without an Issuer is
+# response-signed-no-issuer, above).
+make response-signed-issuer-format-not-entity idp SIGN_RESPONSE=yes SIGN_ASSERTION=no RESPONSE_ISSUER='<saml:Issuer Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified">https://idp.example.test/metadata</saml:Issuer>'
+make assertion-issuer-format-not-entity idp ASSERTION_ISSUER_FORMAT=' Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"'
+# Issuers without a Format, as Entra ID, Google and OneLogin send them: entity is the default.
+make issuers-without-format idp SIGN_RESPONSE=yes RESPONSE_ISSUER='<saml:Issuer>https://idp.example.test/metadata</saml:Issuer>' ASSERTION_ISSUER_FORMAT=
+# A Response to our AuthnRequest that does not say so (SAML core 3.2.2), its assertion saying it does.
+make response-without-in-response-to idp SIGN_RESPONSE=yes RESPONSE_IRT=
+# Conditions that break SAML core 2.5.1: OneTimeUse or ProxyRestriction twice, an empty validity
+# window, an AudienceRestriction holding something other than Audience elements, or nothing.
+make one-time-use-twice idp AUDIENCE="${base[AUDIENCE]}<saml:OneTimeUse/><saml:OneTimeUse/>"
+make proxy-restriction-twice idp AUDIENCE="${base[AUDIENCE]}<saml:ProxyRestriction Count=\"0\"/><saml:ProxyRestriction Count=\"1\"/>"
+make conditions-window-empty idp NOT_BEFORE=2026-11-01T12:01:00Z NOT_ON_OR_AFTER=2026-11-01T12:01:00Z
+make audience-restriction-foreign-child idp AUDIENCE='<saml:AudienceRestriction><saml:Audience>https://sso.iechor.test/saml/conn_fixture/metadata</saml:Audience><ext:Audience xmlns:ext="urn:example:ext">https://other-sp.example.test/metadata</ext:Audience></saml:AudienceRestriction>'
+make audience-restriction-empty idp AUDIENCE="${base[AUDIENCE]}<saml:AudienceRestriction/>"
+# A bearer assertion without an AuthnStatement, and an AuthnStatement without its AuthnInstant.
+make no-authn-statement idp AUTHN_STATEMENT=no
+make authn-statement-without-instant idp AUTHN_INSTANT=
 
 # Rule 8.
 make email-outside-domains idp EMAIL=jane.doe@elsewhere.test NAMEID=jane.doe@elsewhere.test
