@@ -7,6 +7,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/iechor/sso/services/assertion/failure"
+	"github.com/iechor/sso/services/assertion/xmlgate"
 )
 
 type attribute struct {
@@ -19,7 +20,7 @@ func attributesOf(assertion *etree.Element) []attribute {
 	var out []attribute
 	for _, st := range children(assertion, assertionNS, "AttributeStatement") {
 		for _, a := range children(st, assertionNS, "Attribute") {
-			attr := attribute{name: a.SelectAttrValue("Name", ""), friendly: a.SelectAttrValue("FriendlyName", "")}
+			attr := attribute{name: xmlgate.AttrValue(a, "Name"), friendly: xmlgate.AttrValue(a, "FriendlyName")}
 			for _, v := range children(a, assertionNS, "AttributeValue") {
 				attr.values = append(attr.values, strings.TrimSpace(v.Text()))
 			}

@@ -112,7 +112,7 @@ func (v *Validator) peekUnsolicited(samlResponse string) bool {
 		return false
 	}
 	root := doc.Root()
-	return is(root, protocolNS, "Response") && root.SelectAttr("InResponseTo") == nil
+	return is(root, protocolNS, "Response") && xmlgate.Attr(root, "InResponseTo") == nil
 }
 
 func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Identity, error) {
@@ -191,10 +191,10 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 	}
 
 	// Rule 5 for the Response.
-	if ver := resp.SelectAttrValue("Version", ""); ver != "2.0" {
+	if ver := xmlgate.AttrValue(resp, "Version"); ver != "2.0" {
 		return nil, failure.New(failure.BadVersion, failure.IdPAdmin, "Version of the Response", "2.0", ver)
 	}
-	if resp.SelectAttrValue("ID", "") == "" {
+	if xmlgate.AttrValue(resp, "ID") == "" {
 		return nil, failure.New(failure.MalformedXML, failure.IdPAdmin, "ID of the Response", "an ID", "none")
 	}
 	if err := checkStatus(resp); err != nil {
@@ -208,7 +208,7 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 	}
 	// SAML bindings 3.5.5.2 requires a Destination of a signed Response only; every IdP we target
 	// sends it on every Response, and a Response that does not say where it was sent is not ours.
-	if d := resp.SelectAttr("Destination"); d == nil || d.Value != conn.ACSURL {
+	if d := xmlgate.Attr(resp, "Destination"); d == nil || d.Value != conn.ACSURL {
 		got := "none"
 		if d != nil {
 			got = d.Value
@@ -217,7 +217,7 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 	}
 	// A Response without InResponseTo is unsolicited, or breaks SAML core 3.2.2: which of the two is
 	// known once the assertion's confirmation has been read.
-	respIRT := resp.SelectAttrValue("InResponseTo", "")
+	respIRT := xmlgate.AttrValue(resp, "InResponseTo")
 	if respIRT != "" && respIRT != st.RequestID {
 		return nil, failure.New(failure.InResponseToMismatch, failure.User, "InResponseTo of the Response", st.RequestID, respIRT)
 	}
@@ -355,7 +355,7 @@ func checkStructure(root *etree.Element, isResponse bool) error {
 	for len(stack) > 0 {
 		el := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if a := el.SelectAttr("ID"); a != nil {
+		if a := xmlgate.Attr(el, "ID"); a != nil {
 			if ids[a.Value] && duplicate == "" {
 				duplicate = a.Value
 			}
@@ -402,7 +402,7 @@ func checkStatus(resp *etree.Element) error {
 	}
 	value := ""
 	if code != nil {
-		value = code.SelectAttrValue("Value", "")
+		value = xmlgate.AttrValue(code, "Value")
 	}
 	if value == statusOK {
 		return nil
@@ -410,7 +410,7 @@ func checkStatus(resp *etree.Element) error {
 	got := value
 	if code != nil {
 		if sub := firstChild(code, protocolNS, "StatusCode"); sub != nil {
-			got += " / " + sub.SelectAttrValue("Value", "")
+			got += " / " + xmlgate.AttrValue(sub, "Value")
 		}
 	}
 	if status != nil {
@@ -426,7 +426,7 @@ func checkStatus(resp *etree.Element) error {
 
 // parseTime reads an xs:dateTime attribute of el; missing is the zero time.
 func parseTime(el *etree.Element, attr, what string) (time.Time, error) {
-	a := el.SelectAttr(attr)
+	a := xmlgate.Attr(el, attr)
 	if a == nil {
 		return time.Time{}, nil
 	}
@@ -470,10 +470,10 @@ func checkIssueInstant(el *etree.Element, what string, requested, now time.Time,
 func checkAssertion(a *etree.Element, conn *Connection, requested, now time.Time) (*Identity, time.Time, string, error) {
 	var zero time.Time
 	skew := conn.ClockSkew
-	if ver := a.SelectAttrValue("Version", ""); ver != "2.0" {
+	if ver := xmlgate.AttrValue(a, "Version"); ver != "2.0" {
 		return nil, zero, "", failure.New(failure.BadVersion, failure.IdPAdmin, "Version of the Assertion", "2.0", ver)
 	}
-	id := &Identity{AssertionID: a.SelectAttrValue("ID", "")}
+	id := &Identity{AssertionID: xmlgate.AttrValue(a, "ID")}
 	if id.AssertionID == "" {
 		return nil, zero, "", failure.New(failure.MalformedXML, failure.IdPAdmin, "ID of the Assertion", "an ID", "none")
 	}
@@ -491,7 +491,7 @@ func checkAssertion(a *etree.Element, conn *Connection, requested, now time.Time
 	}
 	if n := firstChild(subject, assertionNS, "NameID"); n != nil {
 		id.Subject = strings.TrimSpace(n.Text())
-		id.NameIDFormat = n.SelectAttrValue("Format", "")
+		id.NameIDFormat = xmlgate.AttrValue(n, "Format")
 	}
 	scdUntil, scdIRT, err := checkConfirmation(subject, conn, now)
 	if err != nil {
@@ -559,7 +559,7 @@ func checkAssertion(a *etree.Element, conn *Connection, requested, now time.Time
 		return nil, zero, "", failure.New(failure.NoAuthnStatement, failure.IdPAdmin, "AuthnStatement of the Assertion",
 			"a saml:AuthnStatement (the Web Browser SSO profile requires one)", "none")
 	}
-	id.SessionIndex = authn.SelectAttrValue("SessionIndex", "")
+	id.SessionIndex = xmlgate.AttrValue(authn, "SessionIndex")
 	if id.AuthnInstant, err = parseTime(authn, "AuthnInstant", "the AuthnStatement"); err != nil {
 		return nil, zero, "", err
 	}
@@ -632,7 +632,7 @@ func checkIssuer(el *etree.Element, what, entityID string, required bool) error 
 	if v := strings.TrimSpace(iss.Text()); v != entityID {
 		return failure.New(failure.BadIssuer, failure.IdPAdmin, "Issuer of "+what, entityID, v)
 	}
-	if f := iss.SelectAttr("Format"); f != nil && f.Value != entityFormat {
+	if f := xmlgate.Attr(iss, "Format"); f != nil && f.Value != entityFormat {
 		return failure.New(failure.BadIssuer, failure.IdPAdmin, "Format of the Issuer of "+what, "none, or "+entityFormat, f.Value)
 	}
 	return nil
@@ -647,11 +647,11 @@ func checkConfirmation(subject *etree.Element, conn *Connection, now time.Time) 
 	// The Web Browser SSO profile (4.1.4.2) forbids a NotBefore on a bearer confirmation: the IdP
 	// that sends one is misconfigured, whichever confirmation would have been used.
 	for _, sc := range confirmations {
-		if sc.SelectAttrValue("Method", "") != bearer {
+		if xmlgate.AttrValue(sc, "Method") != bearer {
 			continue
 		}
 		if data := firstChild(sc, assertionNS, "SubjectConfirmationData"); data != nil {
-			if nb := data.SelectAttr("NotBefore"); nb != nil {
+			if nb := xmlgate.Attr(data, "NotBefore"); nb != nil {
 				return time.Time{}, "", failure.New(failure.BadSubjectConfirm, failure.IdPAdmin, "NotBefore of the bearer SubjectConfirmationData",
 					"none (the Web Browser SSO profile forbids it)", nb.Value)
 			}
@@ -660,7 +660,7 @@ func checkConfirmation(subject *etree.Element, conn *Connection, now time.Time) 
 	var firstErr error
 	var methods []string
 	for _, sc := range confirmations {
-		method := sc.SelectAttrValue("Method", "")
+		method := xmlgate.AttrValue(sc, "Method")
 		methods = append(methods, method)
 		if method != bearer {
 			continue
@@ -670,7 +670,7 @@ func checkConfirmation(subject *etree.Element, conn *Connection, now time.Time) 
 			if data == nil {
 				return time.Time{}, "", failure.New(failure.BadRecipient, failure.IdPAdmin, "SubjectConfirmationData", "Recipient "+conn.ACSURL, "none")
 			}
-			if r := data.SelectAttrValue("Recipient", ""); r != conn.ACSURL {
+			if r := xmlgate.AttrValue(data, "Recipient"); r != conn.ACSURL {
 				return time.Time{}, "", failure.New(failure.BadRecipient, failure.IdPAdmin, "Recipient of the SubjectConfirmationData", conn.ACSURL, r)
 			}
 			notOnOrAfter, err := parseTime(data, "NotOnOrAfter", "the SubjectConfirmationData")
@@ -683,7 +683,7 @@ func checkConfirmation(subject *etree.Element, conn *Connection, now time.Time) 
 			if !now.Add(-skew).Before(notOnOrAfter) {
 				return time.Time{}, "", failure.New(failure.Expired, failure.User, "NotOnOrAfter of the SubjectConfirmationData", "after "+stamp(now.Add(-skew)), stamp(notOnOrAfter))
 			}
-			return notOnOrAfter, data.SelectAttrValue("InResponseTo", ""), nil
+			return notOnOrAfter, xmlgate.AttrValue(data, "InResponseTo"), nil
 		}()
 		if err == nil {
 			return until, irt, nil

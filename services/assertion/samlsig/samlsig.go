@@ -39,6 +39,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/iechor/sso/services/assertion/failure"
+	"github.com/iechor/sso/services/assertion/xmlgate"
 )
 
 // Algorithm identifiers.
@@ -171,10 +172,10 @@ func checkShape(sig *etree.Element, id string, allowSHA1 bool) (shape, error) {
 		return s, err
 	}
 	c14n, method, ref := info[0], info[1], info[2]
-	if alg := c14n.SelectAttrValue("Algorithm", ""); alg != ExcC14N || len(c14n.ChildElements()) != 0 {
+	if alg := xmlgate.AttrValue(c14n, "Algorithm"); alg != ExcC14N || len(c14n.ChildElements()) != 0 {
 		return s, bad("canonicalization of SignedInfo", ExcC14N, alg)
 	}
-	s.method = method.SelectAttrValue("Algorithm", "")
+	s.method = xmlgate.AttrValue(method, "Algorithm")
 	m, known := signatureMethods[s.method]
 	switch {
 	case !known || len(method.ChildElements()) != 0:
@@ -183,7 +184,7 @@ func checkShape(sig *etree.Element, id string, allowSHA1 bool) (shape, error) {
 		return s, failure.New(failure.WeakAlgorithm, failure.IdPAdmin, "signature algorithm",
 			"RSA-SHA256 or better (SHA-1 is accepted only when the connection allows it)", s.method)
 	}
-	if uri := ref.SelectAttrValue("URI", ""); uri != "#"+id {
+	if uri := xmlgate.AttrValue(ref, "URI"); uri != "#"+id {
 		return s, bad("Reference URI of the signature", "#"+id, uri)
 	}
 	parts, err := children(ref)
@@ -200,11 +201,11 @@ func checkShape(sig *etree.Element, id string, allowSHA1 bool) (shape, error) {
 	if err := expect("ds:Transforms", transforms, "Transform", "Transform"); err != nil {
 		return s, err
 	}
-	first, second := transforms[0].SelectAttrValue("Algorithm", ""), transforms[1].SelectAttrValue("Algorithm", "")
+	first, second := xmlgate.AttrValue(transforms[0], "Algorithm"), xmlgate.AttrValue(transforms[1], "Algorithm")
 	if first != Enveloped || second != ExcC14N || len(transforms[0].ChildElements()) != 0 || !inclusiveNamespacesOnly(transforms[1]) {
 		return s, bad("transforms of the signature", "enveloped-signature, then exclusive c14n without comments", first+", "+second)
 	}
-	digest := parts[1].SelectAttrValue("Algorithm", "")
+	digest := xmlgate.AttrValue(parts[1], "Algorithm")
 	sha1, known := digestMethods[digest]
 	switch {
 	case !known || len(parts[1].ChildElements()) != 0:
@@ -339,7 +340,7 @@ func stripSpace(s string) string {
 // Verify checks the signature that is a direct child of el and returns el as the signature covers
 // it, parsed from the canonical bytes whose digest was verified.
 func Verify(el *etree.Element, p Policy) (*etree.Element, error) {
-	id := el.SelectAttrValue("ID", "")
+	id := xmlgate.AttrValue(el, "ID")
 	if id == "" {
 		return nil, bad("ID of the signed "+el.Tag, "an ID", "none")
 	}
@@ -438,7 +439,7 @@ func onlySignatureFor(el, sig *etree.Element, ref string) error {
 			}
 			if c != sig && IsDS(c, "Signature") {
 				for _, r := range c.FindElements(".//Reference") {
-					if uri := r.SelectAttrValue("URI", ""); uri == ref || uri == "" {
+					if uri := xmlgate.AttrValue(r, "URI"); uri == ref || uri == "" {
 						return bad("signatures of "+el.Tag, "one signature referencing "+ref, "several")
 					}
 				}

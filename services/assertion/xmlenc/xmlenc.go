@@ -21,6 +21,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/iechor/sso/services/assertion/failure"
+	"github.com/iechor/sso/services/assertion/xmlgate"
 )
 
 // Namespaces and algorithms.
@@ -111,13 +112,13 @@ func Decrypt(encryptedAssertion *etree.Element, opts Options) ([]byte, error) {
 	if data == nil {
 		return nil, failure.New(failure.DecryptionFailed, failure.IdPAdmin, "structure of the EncryptedAssertion", "an xenc:EncryptedData", "none")
 	}
-	if t := data.SelectAttrValue("Type", elementType); t != elementType {
-		return nil, failure.New(failure.DecryptionFailed, failure.IdPAdmin, "type of the EncryptedData", elementType, t)
+	if t := xmlgate.Attr(data, "Type"); t != nil && t.Value != elementType {
+		return nil, failure.New(failure.DecryptionFailed, failure.IdPAdmin, "type of the EncryptedData", elementType, t.Value)
 	}
 	method := child(data, Namespace, "EncryptionMethod")
 	alg := ""
 	if method != nil {
-		alg = method.SelectAttrValue("Algorithm", "")
+		alg = xmlgate.AttrValue(method, "Algorithm")
 	}
 	bc, known := blockCiphers[alg]
 	switch {
@@ -170,14 +171,14 @@ func keyTransport(ek *etree.Element) (unwrapFunc, error) {
 	method := child(ek, Namespace, "EncryptionMethod")
 	alg := ""
 	if method != nil {
-		alg = method.SelectAttrValue("Algorithm", "")
+		alg = xmlgate.AttrValue(method, "Algorithm")
 	}
 	if alg != RSAOAEPMGF1P && alg != RSAOAEP11 {
 		return nil, failure.New(failure.WeakAlgorithm, failure.IdPAdmin, "key transport of the EncryptedAssertion", "RSA-OAEP", alg)
 	}
 	digest := DigestSHA1
 	if dm := child(method, dsNamespace, "DigestMethod"); dm != nil {
-		digest = dm.SelectAttrValue("Algorithm", "")
+		digest = xmlgate.AttrValue(dm, "Algorithm")
 	}
 	var oaepHash crypto.Hash
 	switch digest {
@@ -189,7 +190,7 @@ func keyTransport(ek *etree.Element) (unwrapFunc, error) {
 		return nil, failure.New(failure.WeakAlgorithm, failure.IdPAdmin, "digest of the RSA-OAEP key transport", "SHA-1 or SHA-256", digest)
 	}
 	if mgf := child(method, Namespace11, "MGF"); mgf != nil {
-		if m := mgf.SelectAttrValue("Algorithm", ""); m != MGF1SHA1 {
+		if m := xmlgate.AttrValue(mgf, "Algorithm"); m != MGF1SHA1 {
 			return nil, failure.New(failure.WeakAlgorithm, failure.IdPAdmin, "mask generation of the RSA-OAEP key transport", "MGF1 with SHA-1", m)
 		}
 	}

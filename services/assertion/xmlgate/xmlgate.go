@@ -498,8 +498,20 @@ func (p *parser) startTag() error {
 		return malformed("namespace prefixes", "undeclared prefix "+prefix+" on "+qname(prefix, local))
 	}
 	// Attributes whose expanded names collide (two prefixes of one namespace) are duplicates too.
+	// And one local name stands once per element, qualified or not: the engine reads SAML's
+	// unqualified attributes only (see Attr), while goxmldsig finds the signed element's ID by local
+	// name alone, so ID="a" beside x:ID="b" would let the two read different IDs.
 	for i, a := range p.attrs {
-		if a.prefix == "" || a.prefix == "xmlns" {
+		if a.prefix == "xmlns" || (a.prefix == "" && a.local == "xmlns") {
+			continue
+		}
+		for _, b := range p.attrs[:i] {
+			if b.local == a.local && b.prefix != "xmlns" && (a.prefix == "") != (b.prefix == "") {
+				return failure.New(failure.MalformedXML, failure.IdPAdmin, "duplicate attributes", "each attribute name once",
+					qname(b.prefix, b.local)+" and "+qname(a.prefix, a.local)+" on "+qname(prefix, local))
+			}
+		}
+		if a.prefix == "" {
 			continue
 		}
 		ns, ok := p.lookup(a.prefix)
@@ -769,4 +781,24 @@ func (p *parser) reference(b []byte, at int) (int, rune, error) {
 func isXMLChar(r rune) bool {
 	return r == 0x9 || r == 0xA || r == 0xD ||
 		(r >= 0x20 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)
+}
+
+// Attr returns el's attribute name in no namespace, or nil. The SAML, XML-DSig and XML-Enc schemas
+// define their attributes unqualified; etree's SelectAttr also matches a namespaced attribute of the
+// same local name (ext:Recipient for Recipient), which is another attribute altogether.
+func Attr(el *etree.Element, name string) *etree.Attr {
+	for i := range el.Attr {
+		if a := &el.Attr[i]; a.Space == "" && a.Key == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// AttrValue is Attr's value, or "" when el has no such attribute.
+func AttrValue(el *etree.Element, name string) string {
+	if a := Attr(el, name); a != nil {
+		return a.Value
+	}
+	return ""
 }

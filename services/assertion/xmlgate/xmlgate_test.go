@@ -54,6 +54,8 @@ func TestTheGateRefuses(t *testing.T) {
 		{"a reference to a surrogate", `<r>&#xD800;</r>`, failure.MalformedXML},
 		{"a duplicate attribute", `<r a="1" a="2"/>`, failure.MalformedXML},
 		{"a duplicate attribute under two prefixes of one namespace", `<r xmlns:p="urn:x" xmlns:q="urn:x" p:a="1" q:a="2"/>`, failure.MalformedXML},
+		{"one local name qualified and unqualified on one element", `<r xmlns:x="urn:x" x:ID="1" ID="2"/>`, failure.MalformedXML},
+		{"one local name unqualified after qualified", `<r xmlns:x="urn:x" ID="2" x:ID="1"/>`, failure.MalformedXML},
 		{"an undeclared element prefix", `<p:r/>`, failure.MalformedXML},
 		{"an undeclared attribute prefix", `<r p:a="1"/>`, failure.MalformedXML},
 		{"the xml prefix bound elsewhere", `<r xmlns:xml="urn:x"/>`, failure.MalformedXML},
@@ -188,4 +190,24 @@ func deflate(b []byte) []byte {
 	_, _ = w.Write(b)
 	_ = w.Close()
 	return out.Bytes()
+}
+
+func TestAttrReadsOnlyTheUnqualifiedAttribute(t *testing.T) {
+	doc, err := xmlgate.Parse([]byte(`<r xmlns:x="urn:x" x:Recipient="https://ours.example/acs" x:ID="a" xmlns:y="urn:y" y:ID="b"/>`), xmlgate.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := xmlgate.Attr(doc.Root(), "Recipient"); a != nil {
+		t.Fatalf("a namespaced Recipient was read as SAML's: %q", a.Value)
+	}
+	doc, err = xmlgate.Parse([]byte(`<r xmlns:x="urn:x" x:Other="1" Recipient="https://ours.example/acs"/>`), xmlgate.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := xmlgate.AttrValue(doc.Root(), "Recipient"); got != "https://ours.example/acs" {
+		t.Fatalf("AttrValue(Recipient) = %q", got)
+	}
+	if got := xmlgate.AttrValue(doc.Root(), "Missing"); got != "" {
+		t.Fatalf("AttrValue of a missing attribute = %q", got)
+	}
 }
