@@ -22,7 +22,12 @@ func attributesOf(assertion *etree.Element) []attribute {
 		for _, a := range children(st, assertionNS, "Attribute") {
 			attr := attribute{name: xmlgate.AttrValue(a, "Name"), friendly: xmlgate.AttrValue(a, "FriendlyName")}
 			for _, v := range children(a, assertionNS, "AttributeValue") {
-				attr.values = append(attr.values, strings.TrimSpace(v.Text()))
+				// A value with elements inside (a NameID in eduPersonTargetedID, say) is not a
+				// string that any mapping reads; taking the text before its first element would
+				// read a part of it as the whole.
+				if len(v.ChildElements()) == 0 {
+					attr.values = append(attr.values, strings.TrimSpace(v.Text()))
+				}
 			}
 			out = append(out, attr)
 		}
@@ -62,7 +67,7 @@ func first(values []string) string {
 func namedBy(assertion *etree.Element, conn *Connection) (subject, email string) {
 	if sub := firstChild(assertion, assertionNS, "Subject"); sub != nil {
 		if n := firstChild(sub, assertionNS, "NameID"); n != nil {
-			subject = strings.TrimSpace(n.Text())
+			subject, _ = simpleText(n, "NameID")
 		}
 	}
 	values, _ := lookup(conn.Mapping.WithDefaults().Email, attributesOf(assertion), subject)

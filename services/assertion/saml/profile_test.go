@@ -65,6 +65,12 @@ func TestTheIdPIsHeldToTheWebBrowserSSOProfile(t *testing.T) {
 			fixture("no-authn-statement"), failure.NoAuthnStatement, "AuthnStatement of the Assertion", "none", true},
 		{"an AuthnStatement without an AuthnInstant is refused",
 			fixture("authn-statement-without-instant"), failure.MalformedXML, "AuthnInstant of the AuthnStatement", "none", true},
+		{"an Audience with an element inside is refused, although the text before the element names us",
+			fixture("audience-with-element-inside"), failure.MalformedXML, "content of the Audience", "More in namespace urn:example:ext", true},
+		{"a NameID with an element inside is refused, not read as the text before the element",
+			fixture("nameid-with-element-inside"), failure.MalformedXML, "content of the NameID", "More in namespace urn:example:ext", true},
+		{"a Recipient beside a namespaced attribute of the same local name is refused before the signature is read",
+			fixture("recipient-beside-namespaced-recipient"), failure.MalformedXML, "duplicate attributes", "ext:Recipient and Recipient", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)

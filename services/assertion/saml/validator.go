@@ -437,6 +437,16 @@ func parseTime(el *etree.Element, attr, what string) (time.Time, error) {
 	return t, nil
 }
 
+// simpleText returns the text of an element whose schema type is a string (NameID, Issuer,
+// Audience). An element inside it is refused rather than skipped: etree's Text would return only the
+// text before it, and `<Audience>ours<x/>evil</Audience>` is not an audience of ours.
+func simpleText(el *etree.Element, what string) (string, error) {
+	if inner := el.ChildElements(); len(inner) > 0 {
+		return "", failure.New(failure.MalformedXML, failure.IdPAdmin, "content of the "+what, "text only", describe(inner[0])+" inside it")
+	}
+	return strings.TrimSpace(el.Text()), nil
+}
+
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // checkIssueInstant holds the IssueInstant of el (the Response or the Assertion, named by what) to
@@ -490,7 +500,10 @@ func checkAssertion(a *etree.Element, conn *Connection, requested, now time.Time
 		return nil, zero, "", failure.New(failure.BadSubjectConfirm, failure.IdPAdmin, "Subject of the Assertion", "a saml:Subject", "none")
 	}
 	if n := firstChild(subject, assertionNS, "NameID"); n != nil {
-		id.Subject = strings.TrimSpace(n.Text())
+		var err error
+		if id.Subject, err = simpleText(n, "NameID"); err != nil {
+			return nil, zero, "", err
+		}
 		id.NameIDFormat = xmlgate.AttrValue(n, "Format")
 	}
 	scdUntil, scdIRT, err := checkConfirmation(subject, conn, now)
@@ -539,7 +552,10 @@ func checkAssertion(a *etree.Element, conn *Connection, requested, now time.Time
 				return nil, zero, "", failure.New(failure.MalformedXML, failure.IdPAdmin, "children of an AudienceRestriction",
 					"saml:Audience elements only, at least one", describe(au))
 			}
-			v := strings.TrimSpace(au.Text())
+			v, err := simpleText(au, "Audience")
+			if err != nil {
+				return nil, zero, "", err
+			}
 			audiences = append(audiences, v)
 			ok = ok || v == conn.SPEntityID
 		}
@@ -629,7 +645,11 @@ func checkIssuer(el *etree.Element, what, entityID string, required bool) error 
 		}
 		return failure.New(failure.BadIssuer, failure.IdPAdmin, "Issuer of "+what, entityID, "none")
 	}
-	if v := strings.TrimSpace(iss.Text()); v != entityID {
+	v, err := simpleText(iss, "Issuer of "+what)
+	if err != nil {
+		return err
+	}
+	if v != entityID {
 		return failure.New(failure.BadIssuer, failure.IdPAdmin, "Issuer of "+what, entityID, v)
 	}
 	if f := xmlgate.Attr(iss, "Format"); f != nil && f.Value != entityFormat {

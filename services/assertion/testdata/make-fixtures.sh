@@ -298,6 +298,11 @@ make audience-restriction-empty idp AUDIENCE="${base[AUDIENCE]}<saml:AudienceRes
 # A bearer assertion without an AuthnStatement, and an AuthnStatement without its AuthnInstant.
 make no-authn-statement idp AUTHN_STATEMENT=no
 make authn-statement-without-instant idp AUTHN_INSTANT=
+# Values whose schema type is a string, with an element inside: the text before the element must not
+# be read as the whole value. And an attribute of another namespace beside SAML's own of one local name.
+make audience-with-element-inside idp AUDIENCE='<saml:AudienceRestriction><saml:Audience>https://sso.iechor.test/saml/conn_fixture/metadata<ext:More xmlns:ext="urn:example:ext"/>.evil.example</saml:Audience></saml:AudienceRestriction>'
+make nameid-with-element-inside idp NAMEID='jane.doe@example.com<ext:More xmlns:ext="urn:example:ext"/>.evil.example'
+make recipient-beside-namespaced-recipient idp SCD_IRT='xmlns:ext="urn:example:ext" ext:Recipient="https://sso.iechor.test/saml/conn_fixture/acs" InResponseTo="id-request-0001"' RECIPIENT=https://evil.example.test/acs
 
 # Rule 8.
 make email-outside-domains idp EMAIL=jane.doe@elsewhere.test NAMEID=jane.doe@elsewhere.test
