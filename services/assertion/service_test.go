@@ -126,7 +126,7 @@ func TestAssertionServiceOverGRPC(t *testing.T) {
 			if len(resp.GetRelayState()) > 80 || !resp.GetExpireTime().AsTime().Equal(fixtures.Now.Add(10*time.Minute)) {
 				t.Fatalf("response %v", resp)
 			}
-			st, err := e.relay.Consume(ctx, resp.GetRelayState())
+			st, err := e.relay.Consume(ctx, resp.GetRelayState(), browser)
 			if err != nil || st.RequestID != resp.GetRequestId() || st.Connection != fixtures.ConnectionName || !st.FromBrowser(browser) || string(st.FlowData) != "f" {
 				t.Fatalf("relay state %+v, %v", st, err)
 			}
