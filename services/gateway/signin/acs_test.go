@@ -403,3 +403,36 @@ func TestEveryFailurePageNamesItsTypedReason(t *testing.T) {
 		})
 	}
 }
+
+func TestAPostWhoseBrowserLeftMidBodyIsStillRecordedAndSpendsItsRelayState(t *testing.T) {
+	p := &peers{}
+	e := startACS(t, p)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "RelayState=relay-1&SAMLResponse=PHNhbWw"
+	// The browser announces more than it sends, then goes away.
+	_, _ = conn.Write([]byte("POST /saml/conn_a/acs HTTP/1.1\r\nHost: x\r\nContent-Type: " + form +
+		"\r\nCookie: iechor-sso-binding=" + testBinding + "\r\nContent-Length: 1000\r\n\r\n" + body))
+	_ = conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		n := len(p.refused)
+		p.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refused post was not recorded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r := p.refused[0]; r.GetReason() != "ACS_BODY_UNREADABLE" || r.GetRelayState() != "relay-1" || r.GetBrowserBinding() != testBinding ||
+		r.GetGot() != "39 bytes, then the connection failed" {
+		t.Fatalf("recorded %v", r)
+	}
+}

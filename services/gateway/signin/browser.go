@@ -1,6 +1,7 @@
 package signin
 
 import (
+	"context"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -264,7 +265,10 @@ func (b *Browser) readPost(r *http.Request) (acsForm, *acsRefusal) {
 func (b *Browser) refuse(w http.ResponseWriter, r *http.Request, connectionID, relayState, binding string, ref *acsRefusal) {
 	ctx := r.Context()
 	out := ref.err
-	rec, err := b.Flow.Assertion.RecordRefusedSamlPost(ctx, &assertionv1.RecordRefusedSamlPostRequest{
+	// Recorded even when the browser has gone away, which is one of the refusals.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
+	defer cancel()
+	rec, err := b.Flow.Assertion.RecordRefusedSamlPost(rctx, &assertionv1.RecordRefusedSamlPostRequest{
 		ConnectionId: connectionID, RelayState: relayState, BrowserBinding: binding, Reason: ref.err.Reason,
 		Check: ref.check, Wanted: ref.wanted, Got: ref.got, FixBy: assertionv1.FixBy_FIX_BY_IDP_ADMIN,
 	})
