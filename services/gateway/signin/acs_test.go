@@ -245,6 +245,18 @@ func TestAPostToAConnectionThatDoesNotExistIsStillRefusedAsItWas(t *testing.T) {
 	}
 }
 
+func TestAPostToAPathThatCannotNameAConnectionIsRefusedWithoutAskingAnyone(t *testing.T) {
+	e := startACS(t, &peers{})
+	for _, path := range []string{"/saml/nothing/acs", "/saml/conn_%FF/acs", "/saml/conn_" + strings.Repeat("a", 100) + "/acs"} {
+		if a := e.post(t, path, form, "SAMLResponse=x&extra=1"); a.status != http.StatusBadRequest || a.reason() != "ACS_UNKNOWN_FIELD" {
+			t.Fatalf("%s: %d %s", path, a.status, a.reason())
+		}
+	}
+	if len(e.p.refused) != 0 {
+		t.Fatalf("recorded %v", e.p.refused)
+	}
+}
+
 func TestAResponseThatIsNotBase64IsRefusedByTheAssertionServiceWithItsReason(t *testing.T) {
 	e := startACS(t, &peers{validate: func(*assertionv1.ValidateSamlResponseRequest) (*assertionv1.ValidateSamlResponseResponse, error) {
 		return nil, rpcerror.New(codes.InvalidArgument, "MALFORMED_XML", "Sign-in failed. Give your company administrator this reference: att_9.").

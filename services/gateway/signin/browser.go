@@ -265,6 +265,12 @@ func (b *Browser) readPost(r *http.Request) (acsForm, *acsRefusal) {
 func (b *Browser) refuse(w http.ResponseWriter, r *http.Request, connectionID, relayState, binding string, ref *acsRefusal) {
 	ctx := r.Context()
 	out := ref.err
+	if !plausibleConnectionID(connectionID) {
+		// No connection has such an id: there is no log to write to and no relay state to spend.
+		b.Flow.Log.InfoContext(ctx, "ACS post refused", "reason", ref.err.Reason, "check", ref.check, "got", ref.got)
+		renderError(w, r, out)
+		return
+	}
 	// Recorded even when the browser has gone away, which is one of the refusals.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer cancel()
@@ -285,6 +291,20 @@ func (b *Browser) refuse(w http.ResponseWriter, r *http.Request, connectionID, r
 	b.Flow.Log.InfoContext(ctx, "ACS post refused", "connection", connectionID, "reason", ref.err.Reason,
 		"check", ref.check, "got", ref.got, "relay_state_consumed", rec.GetRelayStateConsumed())
 	renderError(w, r, out)
+}
+
+// plausibleConnectionID accepts what a connection id can be: conn_ and URL-safe characters.
+func plausibleConnectionID(id string) bool {
+	rest, ok := strings.CutPrefix(id, "conn_")
+	if !ok || rest == "" || len(id) > 100 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // shutdownWatch learns when an HTTP server that serves the ACS begins to shut down, so that a
