@@ -54,7 +54,9 @@ type AssertionServiceClient interface {
 	// attempt is listed as signed in only once this says so. The first report of an attempt stands.
 	// Internal: the gateway's ACS handler.
 	ReportLoginOutcome(ctx context.Context, in *ReportLoginOutcomeRequest, opts ...grpc.CallOption) (*ReportLoginOutcomeResponse, error)
-	// The connection's sign-in attempts of the last seven days, newest first: the admin's error log.
+	// The connection's sign-in attempts of the last seven days, newest first, each with how it ended:
+	// the admin's sign-in log. NOT_FOUND (CONNECTION_NOT_FOUND) when the parent is not a connection of
+	// the owner it names.
 	ListLoginAttempts(ctx context.Context, in *ListLoginAttemptsRequest, opts ...grpc.CallOption) (*ListLoginAttemptsResponse, error)
 }
 
@@ -144,7 +146,9 @@ type AssertionServiceServer interface {
 	// attempt is listed as signed in only once this says so. The first report of an attempt stands.
 	// Internal: the gateway's ACS handler.
 	ReportLoginOutcome(context.Context, *ReportLoginOutcomeRequest) (*ReportLoginOutcomeResponse, error)
-	// The connection's sign-in attempts of the last seven days, newest first: the admin's error log.
+	// The connection's sign-in attempts of the last seven days, newest first, each with how it ended:
+	// the admin's sign-in log. NOT_FOUND (CONNECTION_NOT_FOUND) when the parent is not a connection of
+	// the owner it names.
 	ListLoginAttempts(context.Context, *ListLoginAttemptsRequest) (*ListLoginAttemptsResponse, error)
 	mustEmbedUnimplementedAssertionServiceServer()
 }
