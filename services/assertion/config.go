@@ -40,6 +40,12 @@ type Config struct {
 	AttemptRetention time.Duration `json:"attempt_retention"`
 	// PruneInterval is how often old attempts are deleted (ASSERTION_PRUNE_INTERVAL).
 	PruneInterval time.Duration `json:"prune_interval"`
+	// AttemptQueue bounds the sign-in log records waiting for the store (ASSERTION_ATTEMPT_QUEUE):
+	// while the store fails they wait here, and past the bound they are dropped, counted and logged.
+	AttemptQueue int `json:"attempt_queue"`
+	// AttemptStopTimeout is how long a stopping service keeps trying to write the records it holds
+	// (ASSERTION_ATTEMPT_STOP_TIMEOUT); what is left is logged.
+	AttemptStopTimeout time.Duration `json:"attempt_stop_timeout"`
 	// Ephemeral selects the store of relay states and the replay cache (REDIS_URL, ...).
 	Ephemeral ephemeral.Config `json:"ephemeral"`
 	// LogLevel is debug, info, warn or error (LOG_LEVEL).
@@ -60,6 +66,8 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		ConnectionCacheTTL: r.Duration("ASSERTION_CONNECTION_CACHE_TTL", 5*time.Second),
 		AttemptRetention:   r.Duration("ASSERTION_ATTEMPT_RETENTION", 7*24*time.Hour),
 		PruneInterval:      r.Duration("ASSERTION_PRUNE_INTERVAL", 10*time.Minute),
+		AttemptQueue:       r.Int("ASSERTION_ATTEMPT_QUEUE", 100_000),
+		AttemptStopTimeout: r.Duration("ASSERTION_ATTEMPT_STOP_TIMEOUT", 10*time.Second),
 		Ephemeral:          ephemeral.LoadConfig(r),
 		LogLevel:           r.String("LOG_LEVEL", "info"),
 		TLS:                mtls.Load(r),
@@ -93,6 +101,12 @@ func (c Config) Validate() error {
 	}
 	if c.PruneInterval < time.Second {
 		errs = append(errs, fmt.Errorf("ASSERTION_PRUNE_INTERVAL %v must be at least 1s", c.PruneInterval))
+	}
+	if c.AttemptQueue < 100 || c.AttemptQueue > 10_000_000 {
+		errs = append(errs, fmt.Errorf("ASSERTION_ATTEMPT_QUEUE %d must be between 100 and 10000000", c.AttemptQueue))
+	}
+	if c.AttemptStopTimeout < 0 || c.AttemptStopTimeout > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("ASSERTION_ATTEMPT_STOP_TIMEOUT %v must be between 0 and 5m", c.AttemptStopTimeout))
 	}
 	errs = append(errs, c.TLS.Validate())
 	return errors.Join(errs...)

@@ -30,6 +30,7 @@ var (
 	ErrEphemeralUnavailable = rpcerror.New(codes.Unavailable, "EPHEMERAL_STORE_UNAVAILABLE",
 		"Sign-in is unavailable right now; try again shortly.")
 	ErrMissingField     = rpcerror.New(codes.InvalidArgument, "MISSING_FIELD", "A required field is empty.")
+	ErrInvalidField     = rpcerror.New(codes.InvalidArgument, "INVALID_FIELD", "A field's value is not valid.")
 	ErrFlowDataTooLarge = rpcerror.New(codes.InvalidArgument, "FLOW_DATA_TOO_LARGE", "The flow data exceeds 4 KiB.")
 	ErrInvalidName      = rpcerror.New(codes.InvalidArgument, "INVALID_NAME", "The resource name is not valid.")
 	ErrInvalidPageToken = rpcerror.New(codes.InvalidArgument, "INVALID_PAGE_TOKEN", "The page token is not valid for this query.")

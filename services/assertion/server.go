@@ -26,7 +26,9 @@ import (
 )
 
 // server implements AssertionService: it parses requests, fetches the connection, calls the engine
-// and records the attempt; the rules live in saml, samlsig, xmlenc, xmlgate, relaystate and replay.
+// and records the attempt, and records what the edge reports (posts it refused before validation,
+// how validated sign-ins ended); the rules live in saml, samlsig, xmlenc, xmlgate, relaystate and
+// replay.
 type server struct {
 	assertionv1.UnimplementedAssertionServiceServer
 	conns       *connections.Cache
@@ -38,6 +40,7 @@ type server struct {
 	retention   time.Duration
 	log         *slog.Logger
 	validations *prometheus.CounterVec
+	outcomes    *prometheus.CounterVec
 }
 
 func (s *server) BeginSamlLogin(ctx context.Context, req *assertionv1.BeginSamlLoginRequest) (*assertionv1.BeginSamlLoginResponse, error) {
@@ -111,11 +114,14 @@ func (s *server) ValidateSamlResponse(ctx context.Context, req *assertionv1.Vali
 	attempt := store.Attempt{
 		ID:         newAttemptID(),
 		Connection: conn.SAML.Name,
-		Time:       s.now().UTC().Truncate(time.Microsecond),
-		Success:    verr == nil,
+		Time:       s.stamp(),
+		Result:     store.Validated,
 		Subject:    out.Subject,
 		Email:      out.Email,
 		TestMode:   out.TestMode,
+	}
+	if verr != nil {
+		attempt.Result = store.Refused
 	}
 	var f *failure.Error
 	switch {
@@ -127,6 +133,7 @@ func (s *server) ValidateSamlResponse(ctx context.Context, req *assertionv1.Vali
 		attempt.Reason, attempt.Check, attempt.FixBy = reasonOf(st), "availability of the sign-in service", assertionv1.FixBy_FIX_BY_IECHOR.String()
 		s.log.WarnContext(ctx, "sign-in failed closed", "connection", conn.SAML.Name, "err", verr)
 	}
+	s.countValidation(attempt)
 	s.record(ctx, attempt)
 	if verr != nil {
 		return nil, toStatus(verr, "saml_response", &attemptInfo{id: attempt.ID, testMode: out.TestMode})
@@ -154,19 +161,162 @@ func reasonOf(err error) string {
 	return "UNAVAILABLE"
 }
 
-// record keeps the attempt for the admin's log. A store failure does not change the sign-in's
-// outcome: it is logged.
-func (s *server) record(ctx context.Context, a store.Attempt) {
+// stamp is the time of a record: the attempt clock, to the microsecond the store keeps.
+func (s *server) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+func (s *server) countValidation(a store.Attempt) {
+	if s.validations == nil {
+		return
+	}
 	outcome := "success"
-	if !a.Success {
+	if a.Result == store.Refused {
 		outcome = "failure"
 	}
-	if s.validations != nil {
-		s.validations.WithLabelValues(outcome, a.Reason).Inc()
-	}
+	s.validations.WithLabelValues(outcome, a.Reason).Inc()
+}
+
+// record keeps the attempt for the admin's log, in the background: a store that fails delays the
+// record, never the sign-in (see attemptLog).
+func (s *server) record(ctx context.Context, a store.Attempt) {
 	s.attempts.Add(a)
-	s.log.InfoContext(ctx, "sign-in attempt", "connection", a.Connection, "attempt", a.ID, "outcome", outcome,
+	s.log.InfoContext(ctx, "sign-in attempt", "connection", a.Connection, "attempt", a.ID, "result", a.Result,
 		"reason", a.Reason, "check", a.Check, "test_mode", a.TestMode)
+}
+
+// Bounds of what the edge reports in words; longer values are refused, not cut. (gRPC itself
+// refuses strings that are not UTF-8.)
+const (
+	maxReason = 64
+	maxText   = 256
+)
+
+// checkReport validates the typed reason and the words of a refusal the edge reports.
+func checkReport(reason string, texts map[string]string) error {
+	if !validReason(reason) {
+		return ErrInvalidField.With("field", "reason")
+	}
+	for field, v := range texts {
+		if len(v) > maxText {
+			return ErrInvalidField.With("field", field)
+		}
+	}
+	return nil
+}
+
+// validReason accepts UPPER_SNAKE_CASE reasons, as every ErrorInfo reason of the suite is.
+func validReason(r string) bool {
+	if r == "" || len(r) > maxReason || r[0] < 'A' || r[0] > 'Z' {
+		return false
+	}
+	for i := 0; i < len(r); i++ {
+		if c := r[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validAttemptID accepts what newAttemptID makes: att_ and lower-case hex and letters.
+func validAttemptID(id string) bool {
+	rest, ok := strings.CutPrefix(id, "att_")
+	if !ok || rest == "" || len(rest) > 60 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *server) RecordRefusedSamlPost(ctx context.Context, req *assertionv1.RecordRefusedSamlPostRequest) (*assertionv1.RecordRefusedSamlPostResponse, error) {
+	if req.GetConnectionId() == "" {
+		return nil, ErrMissingField.With("field", "connection_id")
+	}
+	if req.GetCheck() == "" {
+		return nil, ErrMissingField.With("field", "check")
+	}
+	if err := checkReport(req.GetReason(), map[string]string{"check": req.GetCheck(), "wanted": req.GetWanted(), "got": req.GetGot()}); err != nil {
+		return nil, err
+	}
+	fixBy := req.GetFixBy()
+	if fixBy == assertionv1.FixBy_FIX_BY_UNSPECIFIED {
+		fixBy = assertionv1.FixBy_FIX_BY_IDP_ADMIN
+	}
+	conn, err := s.conns.Get(ctx, req.GetConnectionId())
+	if err != nil {
+		return nil, toStatus(err, "connection_id", nil)
+	}
+	attempt := store.Attempt{
+		ID: newAttemptID(), Connection: conn.SAML.Name, Time: s.stamp(), Result: store.Refused,
+		Reason: req.GetReason(), Check: req.GetCheck(), Wanted: req.GetWanted(), Got: req.GetGot(), FixBy: fixBy.String(),
+	}
+	resp := &assertionv1.RecordRefusedSamlPostResponse{AttemptId: attempt.ID}
+	if req.GetRelayState() != "" {
+		// As any failed post does, this one spends its relay state, when its browser started it.
+		st, err := s.relay.Consume(ctx, req.GetRelayState(), req.GetBrowserBinding())
+		switch {
+		case err == nil:
+			resp.RelayStateConsumed, resp.TestMode = true, st.TestMode
+			attempt.TestMode = st.TestMode
+		case errors.Is(err, relaystate.ErrUnknown), errors.Is(err, relaystate.ErrBrowserMismatch):
+		default:
+			// Nothing is accepted here, so nothing fails closed: the refusal is still recorded.
+			s.log.WarnContext(ctx, "the relay state of a refused post could not be consumed", "connection", conn.SAML.Name, "err", err)
+		}
+	}
+	s.countOutcome(store.Refused, attempt.Reason)
+	s.record(ctx, attempt)
+	return resp, nil
+}
+
+func (s *server) ReportLoginOutcome(ctx context.Context, req *assertionv1.ReportLoginOutcomeRequest) (*assertionv1.ReportLoginOutcomeResponse, error) {
+	switch {
+	case req.GetAttemptId() == "":
+		return nil, ErrMissingField.With("field", "attempt_id")
+	case !validAttemptID(req.GetAttemptId()):
+		return nil, ErrInvalidField.With("field", "attempt_id")
+	case req.GetConnection() == "":
+		return nil, ErrMissingField.With("field", "connection")
+	}
+	owner, id, err := resourcename.ParseChild(req.GetConnection(), "connections")
+	if err != nil || !resourcename.ValidID(id) {
+		return nil, ErrInvalidName.With("field", "connection")
+	}
+	o := store.Outcome{AttemptID: req.GetAttemptId(), Connection: resourcename.Child(owner, "connections", id), Time: s.stamp()}
+	switch req.GetOutcome() {
+	case assertionv1.LoginOutcome_LOGIN_OUTCOME_SIGNED_IN:
+		if req.GetReason() != "" || req.GetCheck() != "" || req.GetGot() != "" {
+			return nil, ErrInvalidField.With("field", "reason")
+		}
+		o.Result = store.SignedIn
+	case assertionv1.LoginOutcome_LOGIN_OUTCOME_REFUSED:
+		if req.GetCheck() == "" {
+			return nil, ErrMissingField.With("field", "check")
+		}
+		if err := checkReport(req.GetReason(), map[string]string{"check": req.GetCheck(), "got": req.GetGot()}); err != nil {
+			return nil, err
+		}
+		fixBy := req.GetFixBy()
+		if fixBy == assertionv1.FixBy_FIX_BY_UNSPECIFIED {
+			fixBy = assertionv1.FixBy_FIX_BY_IECHOR
+		}
+		o.Result, o.Reason, o.Check, o.Got, o.FixBy = store.Refused, req.GetReason(), req.GetCheck(), req.GetGot(), fixBy.String()
+	default:
+		return nil, ErrInvalidField.With("field", "outcome")
+	}
+	s.countOutcome(o.Result, o.Reason)
+	s.attempts.AddOutcome(o)
+	s.log.InfoContext(ctx, "sign-in outcome", "connection", o.Connection, "attempt", o.AttemptID, "result", o.Result,
+		"reason", o.Reason, "check", o.Check)
+	return &assertionv1.ReportLoginOutcomeResponse{}, nil
+}
+
+func (s *server) countOutcome(r store.Result, reason string) {
+	if s.outcomes != nil {
+		s.outcomes.WithLabelValues(strings.ToLower(string(r)), reason).Inc()
+	}
 }
 
 func identityToProto(conn string, id *saml.Identity) *assertionv1.ValidatedIdentity {
@@ -202,6 +352,14 @@ func (s *server) ListLoginAttempts(ctx context.Context, req *assertionv1.ListLog
 		return nil, toStatus(err, "parent", nil)
 	}
 	parent := resourcename.Child(owner, "connections", id)
+	// The log of a connection that is not under this owner does not exist, as the connection does
+	// not; a connection that cannot run a sign-in still has its log.
+	switch _, err := s.conns.Get(ctx, parent); {
+	case errors.Is(err, connections.ErrNotFound):
+		return nil, ErrConnectionNotFound.With("field", "parent")
+	case errors.Is(err, connections.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return nil, toStatus(err, "parent", nil)
+	}
 	size, err := paging.Size(req.GetPageSize())
 	if err != nil {
 		return nil, toStatus(err, "page_size", nil)
@@ -220,7 +378,11 @@ func (s *server) ListLoginAttempts(ctx context.Context, req *assertionv1.ListLog
 		}
 		q.After = &store.Cursor{Time: time.UnixMicro(n).UTC(), ID: attemptID}
 	}
-	s.attempts.Flush(ctx)
+	// What this replica has queued is written first, for a while at most: a store that is down
+	// answers the query below with its error rather than keep the caller waiting.
+	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	s.attempts.Flush(fctx)
+	cancel()
 	attempts, err := s.store.ListAttempts(ctx, q)
 	if err != nil {
 		return nil, err
@@ -232,19 +394,37 @@ func (s *server) ListLoginAttempts(ctx context.Context, req *assertionv1.ListLog
 		resp.NextPageToken = paging.Encode(strconv.FormatInt(last.Time.UnixMicro(), 10)+"/"+last.ID, fp)
 	}
 	for _, a := range attempts {
-		resp.LoginAttempts = append(resp.LoginAttempts, &assertionv1.LoginAttempt{
-			Name:        parent + "/" + attemptsCollection + "/" + a.ID,
-			AttemptTime: timestamppb.New(a.Time),
-			Success:     a.Success,
-			Reason:      a.Reason,
-			Check:       a.Check,
-			Wanted:      a.Wanted,
-			Got:         a.Got,
-			FixBy:       assertionv1.FixBy(assertionv1.FixBy_value[a.FixBy]),
-			Subject:     a.Subject,
-			Email:       a.Email,
-			TestMode:    a.TestMode,
-		})
+		resp.LoginAttempts = append(resp.LoginAttempts, attemptToProto(parent, a))
 	}
 	return resp, nil
+}
+
+// attemptToProto says plainly how an attempt ended: a validated attempt is a sign-in only once the
+// edge reported a code, and a refusal after validation shows the refusal's reason and check.
+func attemptToProto(parent string, a store.Attempt) *assertionv1.LoginAttempt {
+	p := &assertionv1.LoginAttempt{
+		Name:        parent + "/" + attemptsCollection + "/" + a.ID,
+		AttemptTime: timestamppb.New(a.Time),
+		Outcome:     assertionv1.LoginOutcome_LOGIN_OUTCOME_REFUSED,
+		Reason:      a.Reason,
+		Check:       a.Check,
+		Wanted:      a.Wanted,
+		Got:         a.Got,
+		FixBy:       assertionv1.FixBy(assertionv1.FixBy_value[a.FixBy]),
+		Subject:     a.Subject,
+		Email:       a.Email,
+		TestMode:    a.TestMode,
+	}
+	switch {
+	case a.Result != store.Validated:
+	case a.Finished == nil:
+		p.Outcome = assertionv1.LoginOutcome_LOGIN_OUTCOME_UNFINISHED
+	case a.Finished.Result == store.SignedIn:
+		p.Outcome, p.FinishTime = assertionv1.LoginOutcome_LOGIN_OUTCOME_SIGNED_IN, timestamppb.New(a.Finished.Time)
+	default:
+		f := a.Finished
+		p.FinishTime = timestamppb.New(f.Time)
+		p.Reason, p.Check, p.Got, p.FixBy = f.Reason, f.Check, f.Got, assertionv1.FixBy(assertionv1.FixBy_value[f.FixBy])
+	}
+	return p
 }

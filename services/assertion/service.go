@@ -101,13 +101,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	}
 	s.conns = connections.NewCache(connectionv1.NewConnectionServiceClient(s.connConn), cfg.ConnectionCacheTTL, cfg.ClockSkew, o.now, log)
 
-	var validations *prometheus.CounterVec
+	var validations, outcomes *prometheus.CounterVec
 	if reg != nil {
 		validations = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sso_assertion_validations_total",
 			Help: "SAML responses validated, by outcome and failure reason.",
 		}, []string{"outcome", "reason"})
-		reg.MustRegister(validations)
+		outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sso_assertion_login_outcomes_total",
+			Help: "How sign-ins ended, as the edge reported them (signed_in, refused) with the refusal's reason; posts refused at the ACS included.",
+		}, []string{"outcome", "reason"})
+		reg.MustRegister(validations, outcomes)
 	}
 	relay := relaystate.New(s.eph)
 	s.grpc = grpcserver.New(grpcserver.Options{
@@ -119,7 +123,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		},
 		TLS: serverTLS,
 	})
-	s.attempts = newAttemptLog(s.store, log)
+	s.attempts = newAttemptLog(s.store, log, cfg.AttemptQueue, cfg.AttemptStopTimeout, reg)
 	assertionv1.RegisterAssertionServiceServer(s.grpc, &server{
 		attempts:    s.attempts,
 		conns:       s.conns,
@@ -130,6 +134,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		retention:   cfg.AttemptRetention,
 		log:         log,
 		validations: validations,
+		outcomes:    outcomes,
 	})
 	log.Info("assertion service configured", "config", cfg, "store", s.db.Dialect, "ephemeral", fmt.Sprintf("%T", s.eph))
 	return s, nil
@@ -157,7 +162,8 @@ func (s *Service) Serve(ctx context.Context, lis net.Listener) error {
 	go s.attempts.run(background)
 	s.log.Info("assertion service serving", "addr", lis.Addr().String())
 	err := s.grpc.Serve(ctx, lis)
-	// The server has stopped taking calls: write the last attempts before the store closes.
+	// The server has stopped taking calls: write the last records before the store closes, trying
+	// for AttemptStopTimeout at most while the store fails.
 	stop()
 	<-s.attempts.done
 	return err

@@ -4,7 +4,10 @@
 // value, the caller's flow data, the test-mode flag and the creation time.
 //
 // A state is consumed exactly once, atomically (GETDEL), before anything in the response is
-// accepted; a second consumer finds nothing. The browser-binding value itself is never stored.
+// accepted; a second consumer finds nothing. Only the browser that started the sign-in can consume
+// its state: a post from any other browser reads it, is refused, and leaves it for the browser it
+// belongs to, so that nobody who learns a relay state can spend someone else's sign-in. The
+// browser-binding value itself is never stored.
 package relaystate
 
 import (
@@ -31,6 +34,9 @@ const (
 
 // ErrUnknown means the handle names no live state: never issued, expired or already consumed.
 var ErrUnknown = errors.New("relay state unknown, expired or already used")
+
+// ErrBrowserMismatch means the state exists but was issued to another browser; it was not consumed.
+var ErrBrowserMismatch = errors.New("relay state issued to another browser")
 
 // ErrFlowDataTooLarge means the flow data exceeds MaxFlowData.
 var ErrFlowDataTooLarge = errors.New("flow data exceeds 4 KiB")
@@ -80,13 +86,21 @@ func (r *Store) Save(ctx context.Context, s State) (string, error) {
 	return handle, nil
 }
 
-// Consume returns the state of handle and deletes it in one step; ErrUnknown when there is none.
-// Errors of the store (ephemeral.ErrUnavailable) pass through: the caller fails closed.
-func (r *Store) Consume(ctx context.Context, handle string) (State, error) {
+// Consume returns the state of handle and deletes it in one step when binding is the value of the
+// browser the state was issued to (compared in constant time); of many such calls on one handle,
+// exactly one gets the state. For another browser it returns the state with ErrBrowserMismatch and
+// deletes nothing. ErrUnknown when there is no state. Errors of the store (ephemeral.ErrUnavailable)
+// pass through: the caller fails closed.
+//
+// Every step touches the one key of the state, so that a Redis Cluster serves it: the state is read
+// (GET), its browser compared, then taken (GETDEL). A handle is written once and never rewritten, so
+// whatever GETDEL returns is the state that was compared.
+func (r *Store) Consume(ctx context.Context, handle, binding string) (State, error) {
 	if !wellFormed(handle) {
 		return State{}, ErrUnknown
 	}
-	b, err := r.eph.GetDelete(ctx, keyPrefix+handle)
+	key := keyPrefix + handle
+	b, err := r.eph.Get(ctx, key)
 	if errors.Is(err, ephemeral.ErrNotFound) {
 		return State{}, ErrUnknown
 	}
@@ -96,6 +110,15 @@ func (r *Store) Consume(ctx context.Context, handle string) (State, error) {
 	var s State
 	if err := json.Unmarshal(b, &s); err != nil {
 		return State{}, ErrUnknown
+	}
+	if !s.FromBrowser(binding) {
+		return s, ErrBrowserMismatch
+	}
+	if _, err := r.eph.GetDelete(ctx, key); errors.Is(err, ephemeral.ErrNotFound) {
+		// Another post of the same browser took it first.
+		return State{}, ErrUnknown
+	} else if err != nil {
+		return State{}, err
 	}
 	return s, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/iechor/sso/services/platform/ephemeral/ephemeraltest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/iechor/sso/services/assertion/relaystate"
 	"github.com/iechor/sso/services/platform/ephemeral"
+	"github.com/iechor/sso/services/platform/ephemeral/ephemeraltest"
 	"github.com/iechor/sso/services/platform/testenv"
 )
 
@@ -43,7 +43,7 @@ func TestAStateIsConsumedExactlyOnce(t *testing.T) {
 			if len(handle) > relaystate.MaxHandle || strings.Contains(handle, "conn_a") {
 				t.Fatalf("handle %q is not opaque and short", handle)
 			}
-			got, err := s.Consume(ctx, handle)
+			got, err := s.Consume(ctx, handle, "cookie-value")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,7 +52,7 @@ func TestAStateIsConsumedExactlyOnce(t *testing.T) {
 				!got.TestMode || !got.Created.Equal(want.Created) || !got.FromBrowser("cookie-value") || got.FromBrowser("other") {
 				t.Fatalf("consumed %+v", got)
 			}
-			if _, err := s.Consume(ctx, handle); !errors.Is(err, relaystate.ErrUnknown) {
+			if _, err := s.Consume(ctx, handle, "cookie-value"); !errors.Is(err, relaystate.ErrUnknown) {
 				t.Fatalf("second consume: %v", err)
 			}
 		})
@@ -74,7 +74,7 @@ func TestTenConcurrentConsumersHaveOneWinner(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, err := s.Consume(ctx, handle)
+					_, err := s.Consume(ctx, handle, "cookie-value")
 					if err == nil {
 						mu.Lock()
 						wins++
@@ -87,6 +87,78 @@ func TestTenConcurrentConsumersHaveOneWinner(t *testing.T) {
 			wg.Wait()
 			if wins != 1 {
 				t.Fatalf("%d consumers won", wins)
+			}
+		})
+	}
+}
+
+func TestAnotherBrowserCannotSpendAState(t *testing.T) {
+	for name, eph := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			s := relaystate.New(eph)
+			handle, err := s.Save(ctx, state())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, binding := range []string{"another-browser", ""} {
+				got, err := s.Consume(ctx, handle, binding)
+				if !errors.Is(err, relaystate.ErrBrowserMismatch) {
+					t.Fatalf("binding %q: %v, want ErrBrowserMismatch", binding, err)
+				}
+				if got.Connection != state().Connection || !got.TestMode {
+					t.Fatalf("binding %q: the refused state is not named: %+v", binding, got)
+				}
+			}
+			if got, err := s.Consume(ctx, handle, "cookie-value"); err != nil || got.RequestID != "id-1" {
+				t.Fatalf("the browser that started could not finish after another browser's posts: %+v, %v", got, err)
+			}
+			if _, err := s.Consume(ctx, handle, "another-browser"); !errors.Is(err, relaystate.ErrUnknown) {
+				t.Fatalf("after the genuine consumption another browser got %v, want ErrUnknown", err)
+			}
+		})
+	}
+}
+
+func TestPostsOfAnotherBrowserRacingTheGenuineOnesNeverWin(t *testing.T) {
+	for name, eph := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			s := relaystate.New(eph)
+			handle, err := s.Save(ctx, state())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var (
+				wg                  sync.WaitGroup
+				mu                  sync.Mutex
+				genuineWins, stolen int
+				gate                = make(chan struct{})
+			)
+			for i := range 20 {
+				binding := "cookie-value"
+				if i%2 == 1 {
+					binding = "attacker-cookie"
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-gate
+					_, err := s.Consume(ctx, handle, binding)
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err == nil && binding == "cookie-value":
+						genuineWins++
+					case err == nil:
+						stolen++
+					case !errors.Is(err, relaystate.ErrUnknown) && !errors.Is(err, relaystate.ErrBrowserMismatch):
+						t.Error(err)
+					}
+				}()
+			}
+			close(gate)
+			wg.Wait()
+			if genuineWins != 1 || stolen != 0 {
+				t.Fatalf("%d genuine wins and %d stolen, want exactly one genuine win", genuineWins, stolen)
 			}
 		})
 	}
@@ -114,12 +186,13 @@ func TestInRedisAStateLivesTenMinutesAndHoldsNoBrowserValue(t *testing.T) {
 // refusing fails every call: a handle refused before any call never reaches it.
 type refusing struct{ ephemeral.Store }
 
+func (refusing) Get(context.Context, string) ([]byte, error)       { return nil, errors.New("called") }
 func (refusing) GetDelete(context.Context, string) ([]byte, error) { return nil, errors.New("called") }
 
 func TestMalformedHandlesAreRefusedWithoutALookup(t *testing.T) {
 	s := relaystate.New(refusing{})
 	for _, h := range []string{"", strings.Repeat("a", 81), "has space", "semi;colon", "slash/"} {
-		if _, err := s.Consume(ctx, h); !errors.Is(err, relaystate.ErrUnknown) {
+		if _, err := s.Consume(ctx, h, "cookie-value"); !errors.Is(err, relaystate.ErrUnknown) {
 			t.Fatalf("handle %q: %v", h, err)
 		}
 	}
@@ -138,7 +211,7 @@ func TestAStoppedRedisIsUnavailable(t *testing.T) {
 	if _, err := s.Save(ctx, state()); !errors.Is(err, ephemeral.ErrUnavailable) {
 		t.Fatalf("save: %v", err)
 	}
-	if _, err := s.Consume(ctx, "aGFuZGxl"); !errors.Is(err, ephemeral.ErrUnavailable) {
+	if _, err := s.Consume(ctx, "aGFuZGxl", "cookie-value"); !errors.Is(err, ephemeral.ErrUnavailable) {
 		t.Fatalf("consume: %v", err)
 	}
 }

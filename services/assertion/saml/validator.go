@@ -27,9 +27,9 @@ const (
 	entityFormat = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
 )
 
-// RelayStates consumes relay states; relaystate.Store is one.
+// RelayStates consumes relay states for the browser they were issued to; relaystate.Store is one.
 type RelayStates interface {
-	Consume(ctx context.Context, handle string) (relaystate.State, error)
+	Consume(ctx context.Context, handle, binding string) (relaystate.State, error)
 }
 
 // ReplayCache records accepted assertions; replay.Cache is one.
@@ -119,31 +119,32 @@ func (v *Validator) validate(ctx context.Context, in Input, out *Outcome) (*Iden
 	conn := in.Connection
 	now := v.Now()
 
-	// Rule 2: the relay state, consumed before anything is accepted.
+	// Rule 2: the relay state, consumed before anything is accepted — by the browser that started
+	// the sign-in only: a post from another browser leaves it for that browser.
 	if in.RelayState == "" {
 		if v.peekUnsolicited(in.SAMLResponse) {
 			return nil, unsolicited(conn)
 		}
 		return nil, failure.New(failure.RelayStateUnknown, failure.User, "RelayState", "the relay state of a sign-in started at iEchor", "none")
 	}
-	st, err := v.Relay.Consume(ctx, in.RelayState)
-	if errors.Is(err, relaystate.ErrUnknown) {
+	st, err := v.Relay.Consume(ctx, in.RelayState, in.BrowserBinding)
+	switch {
+	case errors.Is(err, relaystate.ErrUnknown):
 		if v.peekUnsolicited(in.SAMLResponse) {
 			return nil, unsolicited(conn)
 		}
 		return nil, failure.New(failure.RelayStateUnknown, failure.User, "RelayState",
 			"a relay state issued in the last 10 minutes and not used yet", "an unknown, expired or used relay state")
-	}
-	if err != nil {
+	case errors.Is(err, relaystate.ErrBrowserMismatch):
+		out.TestMode = st.TestMode
+		return nil, failure.New(failure.BrowserMismatch, failure.User, "browser that posted the response",
+			"the browser that started the sign-in", "another browser")
+	case err != nil:
 		return nil, err
 	}
 	out.FlowData, out.TestMode = st.FlowData, st.TestMode
 	if st.Connection != conn.Name {
 		return nil, failure.New(failure.WrongConnection, failure.User, "connection of the relay state", st.Connection, conn.Name)
-	}
-	if !st.FromBrowser(in.BrowserBinding) {
-		return nil, failure.New(failure.BrowserMismatch, failure.User, "browser that posted the response",
-			"the browser that started the sign-in", "another browser")
 	}
 	if !conn.Active && !st.TestMode {
 		return nil, failure.New(failure.ConnectionInactive, failure.IEchor, "state of the connection", "active, or a test sign-in", "draft")

@@ -727,10 +727,28 @@ func TestRelayStateRules(t *testing.T) {
 			t.Fatalf("fix by %v", f.FixBy)
 		}
 	})
-	t.Run("a post from another browser is refused", func(t *testing.T) {
+	t.Run("a post from another browser is refused and leaves the relay state to the browser that started", func(t *testing.T) {
 		h := newHarness(t)
-		_, err := h.v.Validate(ctx, input(h, h.begin(t), "another-browser"))
+		relay := h.begin(t)
+		for _, other := range []string{"another-browser", ""} {
+			_, err := h.v.Validate(ctx, input(h, relay, other))
+			wantReason(t, err, failure.BrowserMismatch)
+		}
+		if _, err := h.v.Validate(ctx, input(h, relay, browser)); err != nil {
+			t.Fatalf("the genuine browser could not finish after another browser's posts: %v", err)
+		}
+	})
+	t.Run("a relay state of another connection posted by another browser is not spent either", func(t *testing.T) {
+		h := newHarness(t)
+		other := *h.conn
+		other.Name = "companies/acme/connections/conn_other"
+		relay := h.begin(t, func(s *relaystate.State) { s.Connection = other.Name })
+		_, err := h.v.Validate(ctx, saml.Input{Connection: h.conn, SAMLResponse: encoded, RelayState: relay, BrowserBinding: "another-browser"})
 		wantReason(t, err, failure.BrowserMismatch)
+		// The same IdP settings under the relay state's own connection: the genuine post still finishes.
+		if _, err := h.v.Validate(ctx, saml.Input{Connection: &other, SAMLResponse: encoded, RelayState: relay, BrowserBinding: browser}); err != nil {
+			t.Fatalf("the genuine browser could not finish: %v", err)
+		}
 	})
 	t.Run("a draft connection refuses a sign-in that is not a test", func(t *testing.T) {
 		h := newHarness(t)

@@ -21,6 +21,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .Choices}}<ul id="connections">{{range .Choices}}<li><a href="{{.URL}}">{{.Name}}</a></li>{{end}}</ul>{{end}}
 {{if .Details}}<h2>Details for the administrator (test sign-in)</h2>
 <dl id="details">{{range .Details}}<dt>{{.Key}}</dt><dd>{{.Value}}</dd>{{end}}</dl>{{end}}
+{{if .Reason}}<p>Reason: <code id="reason">{{.Reason}}</code></p>{{end}}
 {{if .Reference}}<p>Reference: <code id="reference">{{.Reference}}</code></p>{{end}}
 </main>
 </body>
@@ -35,6 +36,7 @@ type page struct {
 	Message   string
 	Choices   []choice
 	Details   []detail
+	Reason    string
 	Reference string
 }
 
@@ -55,12 +57,18 @@ var peopleReasons = map[string]bool{
 // sessionReasons are failures of a sign-in whose session is gone or belongs to another browser.
 var sessionReasons = map[string]bool{"RELAY_STATE_UNKNOWN": true, "BROWSER_MISMATCH": true, "SIGN_IN_EXPIRED": true}
 
+// statusOfReason is the HTTP status of refusals whose gRPC code does not imply it.
+var statusOfReason = map[string]int{
+	"BODY_TOO_LARGE":             http.StatusRequestEntityTooLarge,
+	"ACS_UNSUPPORTED_MEDIA_TYPE": http.StatusUnsupportedMediaType,
+}
+
 // renderError shows a failure to a person: the seed product's wording where it applies, a generic
-// sentence otherwise, and always the request id as a reference. The check that failed is shown only
-// for an admin's test sign-in; otherwise it is in the connection's error log.
+// sentence otherwise, and always the typed reason and the request id as a reference. The check that
+// failed is shown only for an admin's test sign-in; otherwise it is in the connection's error log.
 func renderError(w http.ResponseWriter, r *http.Request, err error) {
 	code, reason, md := rpcerror.Info(err)
-	p := page{Title: "Sign-in failed", Reference: logging.RequestID(r.Context())}
+	p := page{Title: "Sign-in failed", Reason: reason, Reference: logging.RequestID(r.Context())}
 	httpStatus := http.StatusBadRequest
 	switch {
 	case sessionReasons[reason]:
@@ -86,6 +94,9 @@ func renderError(w http.ResponseWriter, r *http.Request, err error) {
 		if s := md["retry_after_seconds"]; s != "" {
 			w.Header().Set("Retry-After", s)
 		}
+	}
+	if s, ok := statusOfReason[reason]; ok {
+		httpStatus = s
 	}
 	if md["test_mode"] == "true" {
 		p.Details = append(p.Details, detail{"reason", reason})

@@ -32,6 +32,10 @@ type Store interface {
 	// GetDelete returns the value under key and deletes it in one step; ErrNotFound when absent. Of
 	// many concurrent callers on one key, exactly one gets the value.
 	GetDelete(ctx context.Context, key string) ([]byte, error)
+	// Get returns the value under key and leaves it; ErrNotFound when absent. It decides nothing on
+	// its own: a one-time value read with Get is still consumed with GetDelete, whose single winner
+	// is the one that may act on it.
+	Get(ctx context.Context, key string) ([]byte, error)
 	// Increment adds one to the counter under key and returns the new count. The first increment
 	// creates the counter with ttl; later increments keep that expiry.
 	Increment(ctx context.Context, key string, ttl time.Duration) (int64, error)

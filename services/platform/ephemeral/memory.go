@@ -148,3 +148,18 @@ func (m *Memory) Close() error {
 	}
 	return nil
 }
+
+func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
+	if key == "" {
+		return nil, ErrInvalid
+	}
+	if err := m.begin(ctx); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	e, ok := m.live(key)
+	if !ok || e.value == nil {
+		return nil, ErrNotFound
+	}
+	return append([]byte(nil), e.value...), nil
+}

@@ -191,3 +191,19 @@ func (r *Redis) DeletePrefix(ctx context.Context) error {
 	}
 	return fmt.Errorf("DeletePrefix: unsupported client %T", r.client)
 }
+
+func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
+	if key == "" {
+		return nil, ErrInvalid
+	}
+	c, cancel := r.ctx(ctx)
+	defer cancel()
+	v, err := r.client.Get(c, r.prefix+key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap(ctx, err)
+	}
+	return v, nil
+}

@@ -20,25 +20,38 @@ var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 const conn = "companies/acme/connections/conn_a"
 
 func failed(id string, at time.Time) store.Attempt {
-	return store.Attempt{ID: id, Connection: conn, Time: at, Reason: "BAD_AUDIENCE", Check: "Audience of the Assertion",
+	return store.Attempt{ID: id, Connection: conn, Time: at, Result: store.Refused, Reason: "BAD_AUDIENCE", Check: "Audience of the Assertion",
 		Wanted: "https://sp/metadata", Got: "https://other/metadata", FixBy: "IDP_ADMIN", Subject: "jane@example.com",
 		Email: "jane@example.com", TestMode: true}
+}
+
+func validated(id string, at time.Time) store.Attempt {
+	return store.Attempt{ID: id, Connection: conn, Time: at, Result: store.Validated, Subject: "s", Email: "e"}
+}
+
+func noSeats(attemptID string, at time.Time) store.Outcome {
+	return store.Outcome{AttemptID: attemptID, Connection: conn, Time: at, Result: store.Refused, Reason: "NO_SEATS",
+		Check: "provisioning of the user", Got: "Not enough seats in the organization.", FixBy: "FIX_BY_IECHOR"}
 }
 
 // Run runs every case.
 func Run(t *testing.T, open Open) {
 	ctx := context.Background()
+	list := func(t *testing.T, s store.Store) []store.Attempt {
+		t.Helper()
+		got, err := s.ListAttempts(ctx, store.ListQuery{Connection: conn, Limit: 100})
+		must(t, err)
+		return got
+	}
 	cases := []struct {
 		name string
 		fn   func(t *testing.T, s store.Store)
 	}{
 		{"a recorded attempt reads back unchanged", func(t *testing.T, s store.Store) {
 			a := failed("att_1", t0)
-			must(t, recordOne(s, a))
-			ok := store.Attempt{ID: "att_2", Connection: conn, Time: t0.Add(time.Second), Success: true, Subject: "s", Email: "e"}
-			must(t, recordOne(s, ok))
-			got, err := s.ListAttempts(ctx, store.ListQuery{Connection: conn, Limit: 10})
-			must(t, err)
+			ok := validated("att_2", t0.Add(time.Second))
+			must(t, s.Record(ctx, []store.Attempt{a, ok}, nil))
+			got := list(t, s)
 			if len(got) != 2 || got[0] != ok || got[1] != a {
 				t.Fatalf("read back %+v, want %+v then %+v", got, ok, a)
 			}
@@ -70,9 +83,9 @@ func Run(t *testing.T, open Open) {
 				t.Fatalf("listed %v", ids)
 			}
 		}},
-		{"attempts older than the window are neither listed nor kept after pruning", func(t *testing.T, s store.Store) {
-			must(t, recordOne(s, failed("att_old", t0.Add(-8*24*time.Hour))))
-			must(t, recordOne(s, failed("att_new", t0)))
+		{"attempts and outcomes older than the window are neither listed nor kept after pruning", func(t *testing.T, s store.Store) {
+			must(t, s.Record(ctx, []store.Attempt{validated("att_old", t0.Add(-8*24*time.Hour)), failed("att_new", t0)},
+				[]store.Outcome{noSeats("att_old", t0.Add(-8*24*time.Hour))}))
 			since := t0.Add(-7 * 24 * time.Hour)
 			got, err := s.ListAttempts(ctx, store.ListQuery{Connection: conn, Since: since, Limit: 10})
 			must(t, err)
@@ -84,16 +97,22 @@ func Run(t *testing.T, open Open) {
 			if n != 1 {
 				t.Fatalf("pruned %d, want 1", n)
 			}
-			all, err := s.ListAttempts(ctx, store.ListQuery{Connection: conn, Limit: 10})
-			must(t, err)
-			if len(all) != 1 || all[0].ID != "att_new" {
-				t.Fatalf("after pruning %+v", all)
+			// Recorded again after pruning, the old attempt comes back without the pruned outcome.
+			must(t, recordOne(s, validated("att_old", t0)))
+			for _, a := range list(t, s) {
+				if a.Finished != nil {
+					t.Fatalf("a pruned outcome is still listed: %+v", a)
+				}
 			}
 		}},
-		{"an attempt id is recorded once", func(t *testing.T, s store.Store) {
+		{"recording an attempt again keeps the first and fails nothing, so that a retried batch is harmless", func(t *testing.T, s store.Store) {
 			must(t, recordOne(s, failed("att_1", t0)))
-			if err := recordOne(s, failed("att_1", t0)); err == nil {
-				t.Fatal("a second attempt with the same id was accepted")
+			again := failed("att_1", t0.Add(time.Hour))
+			again.Reason = "OTHER"
+			must(t, s.Record(ctx, []store.Attempt{again, failed("att_2", t0.Add(time.Second))}, nil))
+			got := list(t, s)
+			if len(got) != 2 || got[1].ID != "att_1" || got[1].Reason != "BAD_AUDIENCE" || !got[1].Time.Equal(t0) {
+				t.Fatalf("after a retried batch: %+v", got)
 			}
 		}},
 		{"fifty concurrent recordings are all kept", func(t *testing.T, s store.Store) {
@@ -108,24 +127,61 @@ func Run(t *testing.T, open Open) {
 				}()
 			}
 			wg.Wait()
-			got, err := s.ListAttempts(ctx, store.ListQuery{Connection: conn, Limit: 100})
-			must(t, err)
-			if len(got) != 50 {
+			if got := list(t, s); len(got) != 50 {
 				t.Fatalf("kept %d attempts, want 50", len(got))
 			}
 		}},
-		{"a batch is recorded whole, or not at all", func(t *testing.T, s store.Store) {
-			must(t, s.RecordAttempts(ctx, []store.Attempt{failed("att_a", t0), failed("att_b", t0.Add(time.Second)), failed("att_c", t0.Add(2*time.Second))}))
-			got, err := s.ListAttempts(ctx, store.ListQuery{Connection: conn, Limit: 10})
+		{"an outcome is listed with its validated attempt, whichever was recorded first", func(t *testing.T, s store.Store) {
+			signedIn := store.Outcome{AttemptID: "att_first", Connection: conn, Time: t0.Add(time.Second), Result: store.SignedIn}
+			must(t, s.Record(ctx, []store.Attempt{validated("att_first", t0)}, []store.Outcome{signedIn}))
+			// From another replica, the outcome may be written before its attempt.
+			must(t, s.Record(ctx, nil, []store.Outcome{noSeats("att_late", t0.Add(3*time.Second))}))
+			must(t, recordOne(s, validated("att_late", t0.Add(2*time.Second))))
+			must(t, recordOne(s, validated("att_open", t0.Add(4*time.Second))))
+			got := list(t, s)
+			if len(got) != 3 {
+				t.Fatalf("listed %+v", got)
+			}
+			open, late, first := got[0], got[1], got[2]
+			if open.Finished != nil {
+				t.Fatalf("an attempt nobody reported on has an outcome: %+v", open.Finished)
+			}
+			if late.Finished == nil || *late.Finished != noSeats("att_late", t0.Add(3*time.Second)) || late.Result != store.Validated {
+				t.Fatalf("the refusal after validation: %+v", late)
+			}
+			if first.Finished == nil || *first.Finished != signedIn {
+				t.Fatalf("the sign-in: %+v", first)
+			}
+		}},
+		{"an outcome never changes a refused attempt, nor an attempt of another connection", func(t *testing.T, s store.Store) {
+			other := validated("att_other", t0)
+			other.Connection = "companies/acme/connections/conn_b"
+			must(t, s.Record(ctx, []store.Attempt{failed("att_refused", t0), other}, []store.Outcome{
+				{AttemptID: "att_refused", Connection: conn, Time: t0, Result: store.SignedIn},
+				{AttemptID: "att_other", Connection: conn, Time: t0, Result: store.SignedIn},
+			}))
+			if got := list(t, s); len(got) != 1 || got[0].Finished != nil || got[0].Result != store.Refused {
+				t.Fatalf("listed %+v", got)
+			}
+			got, err := s.ListAttempts(ctx, store.ListQuery{Connection: other.Connection, Limit: 10})
 			must(t, err)
-			if len(got) != 3 || got[0].ID != "att_c" {
-				t.Fatalf("after a batch of three: %+v", got)
+			if len(got) != 1 || got[0].Finished != nil {
+				t.Fatalf("another connection's attempt: %+v", got)
 			}
-			if err := s.RecordAttempts(ctx, []store.Attempt{failed("att_d", t0), failed("att_a", t0)}); err == nil {
-				t.Fatal("a batch with a taken id was accepted")
+		}},
+		{"an outcome reported again keeps the first", func(t *testing.T, s store.Store) {
+			must(t, s.Record(ctx, []store.Attempt{validated("att_1", t0)}, []store.Outcome{noSeats("att_1", t0)}))
+			must(t, s.Record(ctx, nil, []store.Outcome{{AttemptID: "att_1", Connection: conn, Time: t0.Add(time.Second), Result: store.SignedIn}}))
+			if got := list(t, s); got[0].Finished == nil || got[0].Finished.Result != store.Refused {
+				t.Fatalf("listed %+v", got[0].Finished)
 			}
-			if got, _ := s.ListAttempts(ctx, store.ListQuery{Connection: conn, Limit: 10}); len(got) != 3 {
-				t.Fatalf("a refused batch left %d attempts, want 3", len(got))
+		}},
+		{"text PostgreSQL cannot hold is stored readable instead of failing the batch", func(t *testing.T, s store.Store) {
+			a := failed("att_1", t0)
+			a.Got = "a field named \"bad\xff\x00name\""
+			must(t, recordOne(s, a))
+			if got := list(t, s); len(got) != 1 || got[0].Got != "a field named \"bad\uFFFD\uFFFDname\"" {
+				t.Fatalf("listed %q", got[0].Got)
 			}
 		}},
 		{"the store answers a ping", func(t *testing.T, s store.Store) {
@@ -149,5 +205,5 @@ func must(t *testing.T, err error) {
 
 // recordOne records a single attempt.
 func recordOne(s store.Store, a store.Attempt) error {
-	return s.RecordAttempts(context.Background(), []store.Attempt{a})
+	return s.Record(context.Background(), []store.Attempt{a}, nil)
 }

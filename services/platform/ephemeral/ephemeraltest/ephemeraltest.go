@@ -150,6 +150,28 @@ func Run(t *testing.T, open Open) {
 				t.Fatalf("increment without TTL: %v", err)
 			}
 		}},
+		{"get reads a value and leaves it for get-and-delete", func(t *testing.T, s ephemeral.Store) {
+			if _, err := s.Get(ctx, "k"); !errors.Is(err, ephemeral.ErrNotFound) {
+				t.Fatalf("Get of a missing key = %v, want ErrNotFound", err)
+			}
+			if err := s.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if got, err := s.Get(ctx, "k"); err != nil || string(got) != "v" {
+					t.Fatalf("Get = %q, %v", got, err)
+				}
+			}
+			if got, err := s.GetDelete(ctx, "k"); err != nil || string(got) != "v" {
+				t.Fatalf("GetDelete after Get = %q, %v", got, err)
+			}
+			if _, err := s.Get(ctx, "k"); !errors.Is(err, ephemeral.ErrNotFound) {
+				t.Fatalf("Get after GetDelete = %v, want ErrNotFound", err)
+			}
+			if _, err := s.Get(ctx, ""); !errors.Is(err, ephemeral.ErrInvalid) {
+				t.Fatalf("Get of an empty key = %v, want ErrInvalid", err)
+			}
+		}},
 		{"the store answers a ping", func(t *testing.T, s ephemeral.Store) {
 			if err := s.Ping(ctx); err != nil {
 				t.Fatal(err)

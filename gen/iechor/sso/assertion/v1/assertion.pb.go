@@ -79,6 +79,64 @@ func (FixBy) EnumDescriptor() ([]byte, []int) {
 	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{0}
 }
 
+// How a sign-in attempt ended.
+type LoginOutcome int32
+
+const (
+	LoginOutcome_LOGIN_OUTCOME_UNSPECIFIED LoginOutcome = 0
+	// The person got a sign-in code.
+	LoginOutcome_LOGIN_OUTCOME_SIGNED_IN LoginOutcome = 1
+	// Refused: by a check of the response, by the edge before validation, or after validation
+	// (NO_SEATS, USER_NOT_ASSIGNED, a service unavailable, shutting down). reason and check say which.
+	LoginOutcome_LOGIN_OUTCOME_REFUSED LoginOutcome = 2
+	// The response passed every check, but the edge has not reported that the person got a code:
+	// the sign-in is still in progress, or the edge stopped before it could say. Not a sign-in.
+	LoginOutcome_LOGIN_OUTCOME_UNFINISHED LoginOutcome = 3
+)
+
+// Enum value maps for LoginOutcome.
+var (
+	LoginOutcome_name = map[int32]string{
+		0: "LOGIN_OUTCOME_UNSPECIFIED",
+		1: "LOGIN_OUTCOME_SIGNED_IN",
+		2: "LOGIN_OUTCOME_REFUSED",
+		3: "LOGIN_OUTCOME_UNFINISHED",
+	}
+	LoginOutcome_value = map[string]int32{
+		"LOGIN_OUTCOME_UNSPECIFIED": 0,
+		"LOGIN_OUTCOME_SIGNED_IN":   1,
+		"LOGIN_OUTCOME_REFUSED":     2,
+		"LOGIN_OUTCOME_UNFINISHED":  3,
+	}
+)
+
+func (x LoginOutcome) Enum() *LoginOutcome {
+	p := new(LoginOutcome)
+	*p = x
+	return p
+}
+
+func (x LoginOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LoginOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_iechor_sso_assertion_v1_assertion_proto_enumTypes[1].Descriptor()
+}
+
+func (LoginOutcome) Type() protoreflect.EnumType {
+	return &file_iechor_sso_assertion_v1_assertion_proto_enumTypes[1]
+}
+
+func (x LoginOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LoginOutcome.Descriptor instead.
+func (LoginOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{1}
+}
+
 type BeginSamlLoginRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The connection: its id (conn_...) or full name.
@@ -452,7 +510,8 @@ type ValidateSamlResponseResponse struct {
 	// What the caller passed to BeginSamlLogin.
 	FlowData []byte `protobuf:"bytes,2,opt,name=flow_data,json=flowData,proto3" json:"flow_data,omitempty"`
 	TestMode bool   `protobuf:"varint,3,opt,name=test_mode,json=testMode,proto3" json:"test_mode,omitempty"`
-	// The recorded attempt.
+	// The recorded attempt, validated but not finished: the caller reports how it ended with
+	// ReportLoginOutcome.
 	AttemptId string `protobuf:"bytes,4,opt,name=attempt_id,json=attemptId,proto3" json:"attempt_id,omitempty"`
 	// The connection's provisioning settings from the configuration that accepted the response, so
 	// that the caller provisions by the same version of the connection.
@@ -620,21 +679,328 @@ func (x *ConnectionSettings) GetDefaultSessionMinutes() int32 {
 	return 0
 }
 
+type RecordRefusedSamlPostRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The connection id named by the ACS path.
+	ConnectionId string `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	// The RelayState form field, as far as the edge could read it; empty when the post named none.
+	RelayState string `protobuf:"bytes,2,opt,name=relay_state,json=relayState,proto3" json:"relay_state,omitempty"`
+	// The browser-binding value of the browser that posted.
+	BrowserBinding string `protobuf:"bytes,3,opt,name=browser_binding,json=browserBinding,proto3" json:"browser_binding,omitempty"`
+	// The edge's typed reason (BODY_TOO_LARGE, ACS_UNKNOWN_FIELD, ...): UPPER_SNAKE_CASE, at most 64
+	// characters.
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The check that failed, in words, and the wanted and the got values (each at most 256 bytes).
+	Check  string `protobuf:"bytes,5,opt,name=check,proto3" json:"check,omitempty"`
+	Wanted string `protobuf:"bytes,6,opt,name=wanted,proto3" json:"wanted,omitempty"`
+	Got    string `protobuf:"bytes,7,opt,name=got,proto3" json:"got,omitempty"`
+	// Who must act; FIX_BY_IDP_ADMIN when unspecified.
+	FixBy         FixBy `protobuf:"varint,8,opt,name=fix_by,json=fixBy,proto3,enum=iechor.sso.assertion.v1.FixBy" json:"fix_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordRefusedSamlPostRequest) Reset() {
+	*x = RecordRefusedSamlPostRequest{}
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordRefusedSamlPostRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordRefusedSamlPostRequest) ProtoMessage() {}
+
+func (x *RecordRefusedSamlPostRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordRefusedSamlPostRequest.ProtoReflect.Descriptor instead.
+func (*RecordRefusedSamlPostRequest) Descriptor() ([]byte, []int) {
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RecordRefusedSamlPostRequest) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *RecordRefusedSamlPostRequest) GetRelayState() string {
+	if x != nil {
+		return x.RelayState
+	}
+	return ""
+}
+
+func (x *RecordRefusedSamlPostRequest) GetBrowserBinding() string {
+	if x != nil {
+		return x.BrowserBinding
+	}
+	return ""
+}
+
+func (x *RecordRefusedSamlPostRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RecordRefusedSamlPostRequest) GetCheck() string {
+	if x != nil {
+		return x.Check
+	}
+	return ""
+}
+
+func (x *RecordRefusedSamlPostRequest) GetWanted() string {
+	if x != nil {
+		return x.Wanted
+	}
+	return ""
+}
+
+func (x *RecordRefusedSamlPostRequest) GetGot() string {
+	if x != nil {
+		return x.Got
+	}
+	return ""
+}
+
+func (x *RecordRefusedSamlPostRequest) GetFixBy() FixBy {
+	if x != nil {
+		return x.FixBy
+	}
+	return FixBy_FIX_BY_UNSPECIFIED
+}
+
+type RecordRefusedSamlPostResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The recorded attempt.
+	AttemptId string `protobuf:"bytes,1,opt,name=attempt_id,json=attemptId,proto3" json:"attempt_id,omitempty"`
+	// Whether the relay state named was consumed: it was live and the posting browser started it.
+	RelayStateConsumed bool `protobuf:"varint,2,opt,name=relay_state_consumed,json=relayStateConsumed,proto3" json:"relay_state_consumed,omitempty"`
+	// Whether the consumed relay state was an admin's test sign-in (false when none was consumed).
+	TestMode      bool `protobuf:"varint,3,opt,name=test_mode,json=testMode,proto3" json:"test_mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordRefusedSamlPostResponse) Reset() {
+	*x = RecordRefusedSamlPostResponse{}
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordRefusedSamlPostResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordRefusedSamlPostResponse) ProtoMessage() {}
+
+func (x *RecordRefusedSamlPostResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordRefusedSamlPostResponse.ProtoReflect.Descriptor instead.
+func (*RecordRefusedSamlPostResponse) Descriptor() ([]byte, []int) {
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RecordRefusedSamlPostResponse) GetAttemptId() string {
+	if x != nil {
+		return x.AttemptId
+	}
+	return ""
+}
+
+func (x *RecordRefusedSamlPostResponse) GetRelayStateConsumed() bool {
+	if x != nil {
+		return x.RelayStateConsumed
+	}
+	return false
+}
+
+func (x *RecordRefusedSamlPostResponse) GetTestMode() bool {
+	if x != nil {
+		return x.TestMode
+	}
+	return false
+}
+
+type ReportLoginOutcomeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The attempt id that ValidateSamlResponse returned.
+	AttemptId string `protobuf:"bytes,1,opt,name=attempt_id,json=attemptId,proto3" json:"attempt_id,omitempty"`
+	// The connection's full name: the validated identity's connection.
+	Connection string `protobuf:"bytes,2,opt,name=connection,proto3" json:"connection,omitempty"`
+	// LOGIN_OUTCOME_SIGNED_IN or LOGIN_OUTCOME_REFUSED.
+	Outcome LoginOutcome `protobuf:"varint,3,opt,name=outcome,proto3,enum=iechor.sso.assertion.v1.LoginOutcome" json:"outcome,omitempty"`
+	// For a refusal: its typed reason (UPPER_SNAKE_CASE, at most 64 characters), the step that
+	// refused in words, what it said (at most 256 bytes each) and who must act. Empty for a sign-in.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Check         string `protobuf:"bytes,5,opt,name=check,proto3" json:"check,omitempty"`
+	Got           string `protobuf:"bytes,6,opt,name=got,proto3" json:"got,omitempty"`
+	FixBy         FixBy  `protobuf:"varint,7,opt,name=fix_by,json=fixBy,proto3,enum=iechor.sso.assertion.v1.FixBy" json:"fix_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportLoginOutcomeRequest) Reset() {
+	*x = ReportLoginOutcomeRequest{}
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportLoginOutcomeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportLoginOutcomeRequest) ProtoMessage() {}
+
+func (x *ReportLoginOutcomeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportLoginOutcomeRequest.ProtoReflect.Descriptor instead.
+func (*ReportLoginOutcomeRequest) Descriptor() ([]byte, []int) {
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReportLoginOutcomeRequest) GetAttemptId() string {
+	if x != nil {
+		return x.AttemptId
+	}
+	return ""
+}
+
+func (x *ReportLoginOutcomeRequest) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *ReportLoginOutcomeRequest) GetOutcome() LoginOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return LoginOutcome_LOGIN_OUTCOME_UNSPECIFIED
+}
+
+func (x *ReportLoginOutcomeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReportLoginOutcomeRequest) GetCheck() string {
+	if x != nil {
+		return x.Check
+	}
+	return ""
+}
+
+func (x *ReportLoginOutcomeRequest) GetGot() string {
+	if x != nil {
+		return x.Got
+	}
+	return ""
+}
+
+func (x *ReportLoginOutcomeRequest) GetFixBy() FixBy {
+	if x != nil {
+		return x.FixBy
+	}
+	return FixBy_FIX_BY_UNSPECIFIED
+}
+
+type ReportLoginOutcomeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportLoginOutcomeResponse) Reset() {
+	*x = ReportLoginOutcomeResponse{}
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportLoginOutcomeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportLoginOutcomeResponse) ProtoMessage() {}
+
+func (x *ReportLoginOutcomeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportLoginOutcomeResponse.ProtoReflect.Descriptor instead.
+func (*ReportLoginOutcomeResponse) Descriptor() ([]byte, []int) {
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{9}
+}
+
 // One sign-in attempt.
 type LoginAttempt struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// {connection}/loginAttempts/{id}
 	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	AttemptTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=attempt_time,json=attemptTime,proto3" json:"attempt_time,omitempty"`
-	Success     bool                   `protobuf:"varint,3,opt,name=success,proto3" json:"success,omitempty"`
-	// The failure's reason, empty on success.
+	// How the attempt ended: a sign-in only when the person got a code.
+	Outcome LoginOutcome `protobuf:"varint,12,opt,name=outcome,proto3,enum=iechor.sso.assertion.v1.LoginOutcome" json:"outcome,omitempty"`
+	// When the edge reported how a validated sign-in ended; unset otherwise.
+	FinishTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=finish_time,json=finishTime,proto3" json:"finish_time,omitempty"`
+	// The refusal's reason; empty unless the outcome is LOGIN_OUTCOME_REFUSED.
 	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	// The check that failed, in words.
+	// The check or step that refused, in words.
 	Check  string `protobuf:"bytes,5,opt,name=check,proto3" json:"check,omitempty"`
 	Wanted string `protobuf:"bytes,6,opt,name=wanted,proto3" json:"wanted,omitempty"`
 	Got    string `protobuf:"bytes,7,opt,name=got,proto3" json:"got,omitempty"`
 	FixBy  FixBy  `protobuf:"varint,8,opt,name=fix_by,json=fixBy,proto3,enum=iechor.sso.assertion.v1.FixBy" json:"fix_by,omitempty"`
-	// The subject and email, when the failure came after the signature was verified.
+	// The subject and email, when a signature had been verified (every validated attempt, and
+	// failures after the verification).
 	Subject       string `protobuf:"bytes,9,opt,name=subject,proto3" json:"subject,omitempty"`
 	Email         string `protobuf:"bytes,10,opt,name=email,proto3" json:"email,omitempty"`
 	TestMode      bool   `protobuf:"varint,11,opt,name=test_mode,json=testMode,proto3" json:"test_mode,omitempty"`
@@ -644,7 +1010,7 @@ type LoginAttempt struct {
 
 func (x *LoginAttempt) Reset() {
 	*x = LoginAttempt{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[6]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +1022,7 @@ func (x *LoginAttempt) String() string {
 func (*LoginAttempt) ProtoMessage() {}
 
 func (x *LoginAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[6]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +1035,7 @@ func (x *LoginAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginAttempt.ProtoReflect.Descriptor instead.
 func (*LoginAttempt) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{6}
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LoginAttempt) GetName() string {
@@ -686,11 +1052,18 @@ func (x *LoginAttempt) GetAttemptTime() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *LoginAttempt) GetSuccess() bool {
+func (x *LoginAttempt) GetOutcome() LoginOutcome {
 	if x != nil {
-		return x.Success
+		return x.Outcome
 	}
-	return false
+	return LoginOutcome_LOGIN_OUTCOME_UNSPECIFIED
+}
+
+func (x *LoginAttempt) GetFinishTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishTime
+	}
+	return nil
 }
 
 func (x *LoginAttempt) GetReason() string {
@@ -761,7 +1134,7 @@ type ListLoginAttemptsRequest struct {
 
 func (x *ListLoginAttemptsRequest) Reset() {
 	*x = ListLoginAttemptsRequest{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[7]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +1146,7 @@ func (x *ListLoginAttemptsRequest) String() string {
 func (*ListLoginAttemptsRequest) ProtoMessage() {}
 
 func (x *ListLoginAttemptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[7]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +1159,7 @@ func (x *ListLoginAttemptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLoginAttemptsRequest.ProtoReflect.Descriptor instead.
 func (*ListLoginAttemptsRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{7}
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListLoginAttemptsRequest) GetParent() string {
@@ -820,7 +1193,7 @@ type ListLoginAttemptsResponse struct {
 
 func (x *ListLoginAttemptsResponse) Reset() {
 	*x = ListLoginAttemptsResponse{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[8]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +1205,7 @@ func (x *ListLoginAttemptsResponse) String() string {
 func (*ListLoginAttemptsResponse) ProtoMessage() {}
 
 func (x *ListLoginAttemptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[8]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +1218,7 @@ func (x *ListLoginAttemptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLoginAttemptsResponse.ProtoReflect.Descriptor instead.
 func (*ListLoginAttemptsResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{8}
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListLoginAttemptsResponse) GetLoginAttempts() []*LoginAttempt {
@@ -924,11 +1297,40 @@ const file_iechor_sso_assertion_v1_assertion_proto_rawDesc = "" +
 	"\x14default_organization\x18\x04 \x01(\tR\x13defaultOrganization\x12!\n" +
 	"\fdefault_team\x18\x05 \x01(\tR\vdefaultTeam\x12&\n" +
 	"\x0fhonor_idp_roles\x18\x06 \x01(\bR\rhonorIdpRoles\x126\n" +
-	"\x17default_session_minutes\x18\a \x01(\x05R\x15defaultSessionMinutes\"\xd7\x02\n" +
+	"\x17default_session_minutes\x18\a \x01(\x05R\x15defaultSessionMinutes\"\xab\x02\n" +
+	"\x1cRecordRefusedSamlPostRequest\x12(\n" +
+	"\rconnection_id\x18\x01 \x01(\tB\x03\xe0A\x02R\fconnectionId\x12\x1f\n" +
+	"\vrelay_state\x18\x02 \x01(\tR\n" +
+	"relayState\x12'\n" +
+	"\x0fbrowser_binding\x18\x03 \x01(\tR\x0ebrowserBinding\x12\x1b\n" +
+	"\x06reason\x18\x04 \x01(\tB\x03\xe0A\x02R\x06reason\x12\x19\n" +
+	"\x05check\x18\x05 \x01(\tB\x03\xe0A\x02R\x05check\x12\x16\n" +
+	"\x06wanted\x18\x06 \x01(\tR\x06wanted\x12\x10\n" +
+	"\x03got\x18\a \x01(\tR\x03got\x125\n" +
+	"\x06fix_by\x18\b \x01(\x0e2\x1e.iechor.sso.assertion.v1.FixByR\x05fixBy\"\x8d\x01\n" +
+	"\x1dRecordRefusedSamlPostResponse\x12\x1d\n" +
+	"\n" +
+	"attempt_id\x18\x01 \x01(\tR\tattemptId\x120\n" +
+	"\x14relay_state_consumed\x18\x02 \x01(\bR\x12relayStateConsumed\x12\x1b\n" +
+	"\ttest_mode\x18\x03 \x01(\bR\btestMode\"\xa1\x02\n" +
+	"\x19ReportLoginOutcomeRequest\x12\"\n" +
+	"\n" +
+	"attempt_id\x18\x01 \x01(\tB\x03\xe0A\x02R\tattemptId\x12#\n" +
+	"\n" +
+	"connection\x18\x02 \x01(\tB\x03\xe0A\x02R\n" +
+	"connection\x12D\n" +
+	"\aoutcome\x18\x03 \x01(\x0e2%.iechor.sso.assertion.v1.LoginOutcomeB\x03\xe0A\x02R\aoutcome\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05check\x18\x05 \x01(\tR\x05check\x12\x10\n" +
+	"\x03got\x18\x06 \x01(\tR\x03got\x125\n" +
+	"\x06fix_by\x18\a \x01(\x0e2\x1e.iechor.sso.assertion.v1.FixByR\x05fixBy\"\x1c\n" +
+	"\x1aReportLoginOutcomeResponse\"\xca\x03\n" +
 	"\fLoginAttempt\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
-	"\fattempt_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vattemptTime\x12\x18\n" +
-	"\asuccess\x18\x03 \x01(\bR\asuccess\x12\x16\n" +
+	"\fattempt_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vattemptTime\x12?\n" +
+	"\aoutcome\x18\f \x01(\x0e2%.iechor.sso.assertion.v1.LoginOutcomeR\aoutcome\x12;\n" +
+	"\vfinish_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishTime\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
 	"\x05check\x18\x05 \x01(\tR\x05check\x12\x16\n" +
 	"\x06wanted\x18\x06 \x01(\tR\x06wanted\x12\x10\n" +
@@ -937,7 +1339,7 @@ const file_iechor_sso_assertion_v1_assertion_proto_rawDesc = "" +
 	"\asubject\x18\t \x01(\tR\asubject\x12\x14\n" +
 	"\x05email\x18\n" +
 	" \x01(\tR\x05email\x12\x1b\n" +
-	"\ttest_mode\x18\v \x01(\bR\btestMode\"s\n" +
+	"\ttest_mode\x18\v \x01(\bR\btestModeJ\x04\b\x03\x10\x04R\asuccess\"s\n" +
 	"\x18ListLoginAttemptsRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -950,10 +1352,17 @@ const file_iechor_sso_assertion_v1_assertion_proto_rawDesc = "" +
 	"\x12FIX_BY_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10FIX_BY_IDP_ADMIN\x10\x01\x12\x11\n" +
 	"\rFIX_BY_IECHOR\x10\x02\x12\x0f\n" +
-	"\vFIX_BY_USER\x10\x032\x82\x04\n" +
+	"\vFIX_BY_USER\x10\x03*\x83\x01\n" +
+	"\fLoginOutcome\x12\x1d\n" +
+	"\x19LOGIN_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17LOGIN_OUTCOME_SIGNED_IN\x10\x01\x12\x19\n" +
+	"\x15LOGIN_OUTCOME_REFUSED\x10\x02\x12\x1c\n" +
+	"\x18LOGIN_OUTCOME_UNFINISHED\x10\x032\x8a\x06\n" +
 	"\x10AssertionService\x12q\n" +
 	"\x0eBeginSamlLogin\x12..iechor.sso.assertion.v1.BeginSamlLoginRequest\x1a/.iechor.sso.assertion.v1.BeginSamlLoginResponse\x12\x83\x01\n" +
-	"\x14ValidateSamlResponse\x124.iechor.sso.assertion.v1.ValidateSamlResponseRequest\x1a5.iechor.sso.assertion.v1.ValidateSamlResponseResponse\x12\xf4\x01\n" +
+	"\x14ValidateSamlResponse\x124.iechor.sso.assertion.v1.ValidateSamlResponseRequest\x1a5.iechor.sso.assertion.v1.ValidateSamlResponseResponse\x12\x86\x01\n" +
+	"\x15RecordRefusedSamlPost\x125.iechor.sso.assertion.v1.RecordRefusedSamlPostRequest\x1a6.iechor.sso.assertion.v1.RecordRefusedSamlPostResponse\x12}\n" +
+	"\x12ReportLoginOutcome\x122.iechor.sso.assertion.v1.ReportLoginOutcomeRequest\x1a3.iechor.sso.assertion.v1.ReportLoginOutcomeResponse\x12\xf4\x01\n" +
 	"\x11ListLoginAttempts\x121.iechor.sso.assertion.v1.ListLoginAttemptsRequest\x1a2.iechor.sso.assertion.v1.ListLoginAttemptsResponse\"x\x82\xd3\xe4\x93\x02rZ:\x128/v1/{parent=organizations/*/connections/*}/loginAttempts\x124/v1/{parent=companies/*/connections/*}/loginAttemptsB?Z=github.com/iechor/sso/gen/iechor/sso/assertion/v1;assertionv1b\x06proto3"
 
 var (
@@ -968,40 +1377,54 @@ func file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP() []byte {
 	return file_iechor_sso_assertion_v1_assertion_proto_rawDescData
 }
 
-var file_iechor_sso_assertion_v1_assertion_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_iechor_sso_assertion_v1_assertion_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_iechor_sso_assertion_v1_assertion_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_iechor_sso_assertion_v1_assertion_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_iechor_sso_assertion_v1_assertion_proto_goTypes = []any{
-	(FixBy)(0),                           // 0: iechor.sso.assertion.v1.FixBy
-	(*BeginSamlLoginRequest)(nil),        // 1: iechor.sso.assertion.v1.BeginSamlLoginRequest
-	(*BeginSamlLoginResponse)(nil),       // 2: iechor.sso.assertion.v1.BeginSamlLoginResponse
-	(*ValidateSamlResponseRequest)(nil),  // 3: iechor.sso.assertion.v1.ValidateSamlResponseRequest
-	(*ValidatedIdentity)(nil),            // 4: iechor.sso.assertion.v1.ValidatedIdentity
-	(*ValidateSamlResponseResponse)(nil), // 5: iechor.sso.assertion.v1.ValidateSamlResponseResponse
-	(*ConnectionSettings)(nil),           // 6: iechor.sso.assertion.v1.ConnectionSettings
-	(*LoginAttempt)(nil),                 // 7: iechor.sso.assertion.v1.LoginAttempt
-	(*ListLoginAttemptsRequest)(nil),     // 8: iechor.sso.assertion.v1.ListLoginAttemptsRequest
-	(*ListLoginAttemptsResponse)(nil),    // 9: iechor.sso.assertion.v1.ListLoginAttemptsResponse
-	(*timestamppb.Timestamp)(nil),        // 10: google.protobuf.Timestamp
+	(FixBy)(0),                            // 0: iechor.sso.assertion.v1.FixBy
+	(LoginOutcome)(0),                     // 1: iechor.sso.assertion.v1.LoginOutcome
+	(*BeginSamlLoginRequest)(nil),         // 2: iechor.sso.assertion.v1.BeginSamlLoginRequest
+	(*BeginSamlLoginResponse)(nil),        // 3: iechor.sso.assertion.v1.BeginSamlLoginResponse
+	(*ValidateSamlResponseRequest)(nil),   // 4: iechor.sso.assertion.v1.ValidateSamlResponseRequest
+	(*ValidatedIdentity)(nil),             // 5: iechor.sso.assertion.v1.ValidatedIdentity
+	(*ValidateSamlResponseResponse)(nil),  // 6: iechor.sso.assertion.v1.ValidateSamlResponseResponse
+	(*ConnectionSettings)(nil),            // 7: iechor.sso.assertion.v1.ConnectionSettings
+	(*RecordRefusedSamlPostRequest)(nil),  // 8: iechor.sso.assertion.v1.RecordRefusedSamlPostRequest
+	(*RecordRefusedSamlPostResponse)(nil), // 9: iechor.sso.assertion.v1.RecordRefusedSamlPostResponse
+	(*ReportLoginOutcomeRequest)(nil),     // 10: iechor.sso.assertion.v1.ReportLoginOutcomeRequest
+	(*ReportLoginOutcomeResponse)(nil),    // 11: iechor.sso.assertion.v1.ReportLoginOutcomeResponse
+	(*LoginAttempt)(nil),                  // 12: iechor.sso.assertion.v1.LoginAttempt
+	(*ListLoginAttemptsRequest)(nil),      // 13: iechor.sso.assertion.v1.ListLoginAttemptsRequest
+	(*ListLoginAttemptsResponse)(nil),     // 14: iechor.sso.assertion.v1.ListLoginAttemptsResponse
+	(*timestamppb.Timestamp)(nil),         // 15: google.protobuf.Timestamp
 }
 var file_iechor_sso_assertion_v1_assertion_proto_depIdxs = []int32{
-	10, // 0: iechor.sso.assertion.v1.BeginSamlLoginResponse.expire_time:type_name -> google.protobuf.Timestamp
-	10, // 1: iechor.sso.assertion.v1.ValidatedIdentity.authn_instant:type_name -> google.protobuf.Timestamp
-	4,  // 2: iechor.sso.assertion.v1.ValidateSamlResponseResponse.identity:type_name -> iechor.sso.assertion.v1.ValidatedIdentity
-	6,  // 3: iechor.sso.assertion.v1.ValidateSamlResponseResponse.connection_settings:type_name -> iechor.sso.assertion.v1.ConnectionSettings
-	10, // 4: iechor.sso.assertion.v1.LoginAttempt.attempt_time:type_name -> google.protobuf.Timestamp
-	0,  // 5: iechor.sso.assertion.v1.LoginAttempt.fix_by:type_name -> iechor.sso.assertion.v1.FixBy
-	7,  // 6: iechor.sso.assertion.v1.ListLoginAttemptsResponse.login_attempts:type_name -> iechor.sso.assertion.v1.LoginAttempt
-	1,  // 7: iechor.sso.assertion.v1.AssertionService.BeginSamlLogin:input_type -> iechor.sso.assertion.v1.BeginSamlLoginRequest
-	3,  // 8: iechor.sso.assertion.v1.AssertionService.ValidateSamlResponse:input_type -> iechor.sso.assertion.v1.ValidateSamlResponseRequest
-	8,  // 9: iechor.sso.assertion.v1.AssertionService.ListLoginAttempts:input_type -> iechor.sso.assertion.v1.ListLoginAttemptsRequest
-	2,  // 10: iechor.sso.assertion.v1.AssertionService.BeginSamlLogin:output_type -> iechor.sso.assertion.v1.BeginSamlLoginResponse
-	5,  // 11: iechor.sso.assertion.v1.AssertionService.ValidateSamlResponse:output_type -> iechor.sso.assertion.v1.ValidateSamlResponseResponse
-	9,  // 12: iechor.sso.assertion.v1.AssertionService.ListLoginAttempts:output_type -> iechor.sso.assertion.v1.ListLoginAttemptsResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	15, // 0: iechor.sso.assertion.v1.BeginSamlLoginResponse.expire_time:type_name -> google.protobuf.Timestamp
+	15, // 1: iechor.sso.assertion.v1.ValidatedIdentity.authn_instant:type_name -> google.protobuf.Timestamp
+	5,  // 2: iechor.sso.assertion.v1.ValidateSamlResponseResponse.identity:type_name -> iechor.sso.assertion.v1.ValidatedIdentity
+	7,  // 3: iechor.sso.assertion.v1.ValidateSamlResponseResponse.connection_settings:type_name -> iechor.sso.assertion.v1.ConnectionSettings
+	0,  // 4: iechor.sso.assertion.v1.RecordRefusedSamlPostRequest.fix_by:type_name -> iechor.sso.assertion.v1.FixBy
+	1,  // 5: iechor.sso.assertion.v1.ReportLoginOutcomeRequest.outcome:type_name -> iechor.sso.assertion.v1.LoginOutcome
+	0,  // 6: iechor.sso.assertion.v1.ReportLoginOutcomeRequest.fix_by:type_name -> iechor.sso.assertion.v1.FixBy
+	15, // 7: iechor.sso.assertion.v1.LoginAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	1,  // 8: iechor.sso.assertion.v1.LoginAttempt.outcome:type_name -> iechor.sso.assertion.v1.LoginOutcome
+	15, // 9: iechor.sso.assertion.v1.LoginAttempt.finish_time:type_name -> google.protobuf.Timestamp
+	0,  // 10: iechor.sso.assertion.v1.LoginAttempt.fix_by:type_name -> iechor.sso.assertion.v1.FixBy
+	12, // 11: iechor.sso.assertion.v1.ListLoginAttemptsResponse.login_attempts:type_name -> iechor.sso.assertion.v1.LoginAttempt
+	2,  // 12: iechor.sso.assertion.v1.AssertionService.BeginSamlLogin:input_type -> iechor.sso.assertion.v1.BeginSamlLoginRequest
+	4,  // 13: iechor.sso.assertion.v1.AssertionService.ValidateSamlResponse:input_type -> iechor.sso.assertion.v1.ValidateSamlResponseRequest
+	8,  // 14: iechor.sso.assertion.v1.AssertionService.RecordRefusedSamlPost:input_type -> iechor.sso.assertion.v1.RecordRefusedSamlPostRequest
+	10, // 15: iechor.sso.assertion.v1.AssertionService.ReportLoginOutcome:input_type -> iechor.sso.assertion.v1.ReportLoginOutcomeRequest
+	13, // 16: iechor.sso.assertion.v1.AssertionService.ListLoginAttempts:input_type -> iechor.sso.assertion.v1.ListLoginAttemptsRequest
+	3,  // 17: iechor.sso.assertion.v1.AssertionService.BeginSamlLogin:output_type -> iechor.sso.assertion.v1.BeginSamlLoginResponse
+	6,  // 18: iechor.sso.assertion.v1.AssertionService.ValidateSamlResponse:output_type -> iechor.sso.assertion.v1.ValidateSamlResponseResponse
+	9,  // 19: iechor.sso.assertion.v1.AssertionService.RecordRefusedSamlPost:output_type -> iechor.sso.assertion.v1.RecordRefusedSamlPostResponse
+	11, // 20: iechor.sso.assertion.v1.AssertionService.ReportLoginOutcome:output_type -> iechor.sso.assertion.v1.ReportLoginOutcomeResponse
+	14, // 21: iechor.sso.assertion.v1.AssertionService.ListLoginAttempts:output_type -> iechor.sso.assertion.v1.ListLoginAttemptsResponse
+	17, // [17:22] is the sub-list for method output_type
+	12, // [12:17] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_iechor_sso_assertion_v1_assertion_proto_init() }
@@ -1014,8 +1437,8 @@ func file_iechor_sso_assertion_v1_assertion_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_iechor_sso_assertion_v1_assertion_proto_rawDesc), len(file_iechor_sso_assertion_v1_assertion_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   9,
+			NumEnums:      2,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,9 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AssertionService_BeginSamlLogin_FullMethodName       = "/iechor.sso.assertion.v1.AssertionService/BeginSamlLogin"
-	AssertionService_ValidateSamlResponse_FullMethodName = "/iechor.sso.assertion.v1.AssertionService/ValidateSamlResponse"
-	AssertionService_ListLoginAttempts_FullMethodName    = "/iechor.sso.assertion.v1.AssertionService/ListLoginAttempts"
+	AssertionService_BeginSamlLogin_FullMethodName        = "/iechor.sso.assertion.v1.AssertionService/BeginSamlLogin"
+	AssertionService_ValidateSamlResponse_FullMethodName  = "/iechor.sso.assertion.v1.AssertionService/ValidateSamlResponse"
+	AssertionService_RecordRefusedSamlPost_FullMethodName = "/iechor.sso.assertion.v1.AssertionService/RecordRefusedSamlPost"
+	AssertionService_ReportLoginOutcome_FullMethodName    = "/iechor.sso.assertion.v1.AssertionService/ReportLoginOutcome"
+	AssertionService_ListLoginAttempts_FullMethodName     = "/iechor.sso.assertion.v1.AssertionService/ListLoginAttempts"
 )
 
 // AssertionServiceClient is the client API for AssertionService service.
@@ -41,7 +43,20 @@ type AssertionServiceClient interface {
 	// ASSERTION_REPLAYED, ...) with metadata naming the check, the wanted and the got values, who must
 	// fix it (fix_by: IDP_ADMIN or IECHOR) and the attempt id.
 	ValidateSamlResponse(ctx context.Context, in *ValidateSamlResponseRequest, opts ...grpc.CallOption) (*ValidateSamlResponseResponse, error)
-	// The connection's sign-in attempts of the last seven days, newest first: the admin's error log.
+	// Records a post that the edge refused at the ACS before validation (a body over the cap, a field
+	// other than SAMLResponse and RelayState, a query string, ...) in the sign-in log of the
+	// connection the path names, and consumes the relay state the form names — as a failed validation
+	// does, and only when the posting browser is the one that started the sign-in. Internal: the
+	// gateway's ACS handler.
+	RecordRefusedSamlPost(ctx context.Context, in *RecordRefusedSamlPostRequest, opts ...grpc.CallOption) (*RecordRefusedSamlPostResponse, error)
+	// Reports how a validated sign-in ended at the edge: the person got a code, or the sign-in was
+	// refused after validation (NO_SEATS, USER_NOT_ASSIGNED, a service unavailable, shutting down). An
+	// attempt is listed as signed in only once this says so. The first report of an attempt stands.
+	// Internal: the gateway's ACS handler.
+	ReportLoginOutcome(ctx context.Context, in *ReportLoginOutcomeRequest, opts ...grpc.CallOption) (*ReportLoginOutcomeResponse, error)
+	// The connection's sign-in attempts of the last seven days, newest first, each with how it ended:
+	// the admin's sign-in log. NOT_FOUND (CONNECTION_NOT_FOUND) when the parent is not a connection of
+	// the owner it names.
 	ListLoginAttempts(ctx context.Context, in *ListLoginAttemptsRequest, opts ...grpc.CallOption) (*ListLoginAttemptsResponse, error)
 }
 
@@ -67,6 +82,26 @@ func (c *assertionServiceClient) ValidateSamlResponse(ctx context.Context, in *V
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ValidateSamlResponseResponse)
 	err := c.cc.Invoke(ctx, AssertionService_ValidateSamlResponse_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *assertionServiceClient) RecordRefusedSamlPost(ctx context.Context, in *RecordRefusedSamlPostRequest, opts ...grpc.CallOption) (*RecordRefusedSamlPostResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordRefusedSamlPostResponse)
+	err := c.cc.Invoke(ctx, AssertionService_RecordRefusedSamlPost_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *assertionServiceClient) ReportLoginOutcome(ctx context.Context, in *ReportLoginOutcomeRequest, opts ...grpc.CallOption) (*ReportLoginOutcomeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportLoginOutcomeResponse)
+	err := c.cc.Invoke(ctx, AssertionService_ReportLoginOutcome_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +135,20 @@ type AssertionServiceServer interface {
 	// ASSERTION_REPLAYED, ...) with metadata naming the check, the wanted and the got values, who must
 	// fix it (fix_by: IDP_ADMIN or IECHOR) and the attempt id.
 	ValidateSamlResponse(context.Context, *ValidateSamlResponseRequest) (*ValidateSamlResponseResponse, error)
-	// The connection's sign-in attempts of the last seven days, newest first: the admin's error log.
+	// Records a post that the edge refused at the ACS before validation (a body over the cap, a field
+	// other than SAMLResponse and RelayState, a query string, ...) in the sign-in log of the
+	// connection the path names, and consumes the relay state the form names — as a failed validation
+	// does, and only when the posting browser is the one that started the sign-in. Internal: the
+	// gateway's ACS handler.
+	RecordRefusedSamlPost(context.Context, *RecordRefusedSamlPostRequest) (*RecordRefusedSamlPostResponse, error)
+	// Reports how a validated sign-in ended at the edge: the person got a code, or the sign-in was
+	// refused after validation (NO_SEATS, USER_NOT_ASSIGNED, a service unavailable, shutting down). An
+	// attempt is listed as signed in only once this says so. The first report of an attempt stands.
+	// Internal: the gateway's ACS handler.
+	ReportLoginOutcome(context.Context, *ReportLoginOutcomeRequest) (*ReportLoginOutcomeResponse, error)
+	// The connection's sign-in attempts of the last seven days, newest first, each with how it ended:
+	// the admin's sign-in log. NOT_FOUND (CONNECTION_NOT_FOUND) when the parent is not a connection of
+	// the owner it names.
 	ListLoginAttempts(context.Context, *ListLoginAttemptsRequest) (*ListLoginAttemptsResponse, error)
 	mustEmbedUnimplementedAssertionServiceServer()
 }
@@ -117,6 +165,12 @@ func (UnimplementedAssertionServiceServer) BeginSamlLogin(context.Context, *Begi
 }
 func (UnimplementedAssertionServiceServer) ValidateSamlResponse(context.Context, *ValidateSamlResponseRequest) (*ValidateSamlResponseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ValidateSamlResponse not implemented")
+}
+func (UnimplementedAssertionServiceServer) RecordRefusedSamlPost(context.Context, *RecordRefusedSamlPostRequest) (*RecordRefusedSamlPostResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordRefusedSamlPost not implemented")
+}
+func (UnimplementedAssertionServiceServer) ReportLoginOutcome(context.Context, *ReportLoginOutcomeRequest) (*ReportLoginOutcomeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportLoginOutcome not implemented")
 }
 func (UnimplementedAssertionServiceServer) ListLoginAttempts(context.Context, *ListLoginAttemptsRequest) (*ListLoginAttemptsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListLoginAttempts not implemented")
@@ -178,6 +232,42 @@ func _AssertionService_ValidateSamlResponse_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AssertionService_RecordRefusedSamlPost_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordRefusedSamlPostRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AssertionServiceServer).RecordRefusedSamlPost(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AssertionService_RecordRefusedSamlPost_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AssertionServiceServer).RecordRefusedSamlPost(ctx, req.(*RecordRefusedSamlPostRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AssertionService_ReportLoginOutcome_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportLoginOutcomeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AssertionServiceServer).ReportLoginOutcome(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AssertionService_ReportLoginOutcome_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AssertionServiceServer).ReportLoginOutcome(ctx, req.(*ReportLoginOutcomeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AssertionService_ListLoginAttempts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListLoginAttemptsRequest)
 	if err := dec(in); err != nil {
@@ -210,6 +300,14 @@ var AssertionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ValidateSamlResponse",
 			Handler:    _AssertionService_ValidateSamlResponse_Handler,
+		},
+		{
+			MethodName: "RecordRefusedSamlPost",
+			Handler:    _AssertionService_RecordRefusedSamlPost_Handler,
+		},
+		{
+			MethodName: "ReportLoginOutcome",
+			Handler:    _AssertionService_ReportLoginOutcome_Handler,
 		},
 		{
 			MethodName: "ListLoginAttempts",
