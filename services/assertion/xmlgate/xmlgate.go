@@ -83,10 +83,14 @@ func DecodeBase64(encoded string, lim Limits) ([]byte, error) {
 	body = strings.TrimRight(body, "=\r\n")
 	out, err := base64.RawStdEncoding.DecodeString(body)
 	if err != nil {
-		return nil, malformed("base64 encoding of the SAMLResponse", err.Error())
+		got := "not base64"
+		var at base64.CorruptInputError
+		if errors.As(err, &at) {
+			got = fmt.Sprintf("a character that is not base64 near byte %d", int64(at))
+		}
+		return nil, malformed("base64 encoding of the SAMLResponse", got)
 	}
 	n := len(out)
-	out = out[:n]
 	if n > lim.MaxDecoded {
 		return nil, tooLarge("size of the decoded SAMLResponse in bytes", lim.MaxDecoded, n)
 	}
