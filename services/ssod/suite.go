@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -20,9 +21,42 @@ import (
 	"github.com/iechor/sso/services/gateway"
 	"github.com/iechor/sso/services/gateway/tokens"
 	"github.com/iechor/sso/services/platform/config"
+	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/provisioning"
 )
+
+// Command is the ssod command line: serve (the default) or bootstrap. The binary's main calls it
+// with a context that ends at SIGTERM; the shutdown test runs it the same way in a child process.
+func Command(ctx context.Context, args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "bootstrap":
+			return BootstrapCommand(ctx, args[1:], lookup, stdout)
+		case "serve":
+			args = args[1:]
+		case "-h", "--help", "help":
+			fmt.Fprintln(stdout, "usage: ssod [serve] | ssod bootstrap --company NAME --owner EMAIL [--organization NAME] [--plan business]")
+			return nil
+		default:
+			return fmt.Errorf("unknown command %q: want serve or bootstrap", args[0])
+		}
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("serve takes no arguments; configure it with environment variables")
+	}
+	cfg, err := LoadConfig(lookup)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stderr, cfg.LogLevel, "ssod")
+	suite, err := Start(ctx, cfg, log, gateway.Options{})
+	if err != nil {
+		return err
+	}
+	log.Info("iEchor SSO is running", "rest", suite.PublicBaseURL, "data_dir", cfg.DataDir)
+	return suite.Wait()
+}
 
 // Config is the configuration of every service in the process.
 type Config struct {
