@@ -14,5 +14,7 @@ import (
 )
 
 func main() {
-	process.Main(func(ctx context.Context) error { return ssod.Command(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr) })
+	process.Main(func(ctx context.Context) error {
+		return ssod.Command(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	})
 }
