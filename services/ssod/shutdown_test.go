@@ -21,10 +21,20 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
+	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
+	"github.com/iechor/sso/services/connection"
+	"github.com/iechor/sso/services/platform/callmeta"
+	"github.com/iechor/sso/services/platform/grpcclient"
+	"github.com/iechor/sso/services/platform/grpcserver/grpcservertest"
+	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/opaque"
 	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 	"github.com/iechor/sso/services/platform/testenv"
+	"github.com/iechor/sso/services/provisioning"
 	"github.com/iechor/sso/services/ssod"
 )
 
@@ -465,20 +475,7 @@ func TestASignInInFlightWhenTheSuiteStopsIsCompleted(t *testing.T) {
 	answer := make(chan acsResult, 1)
 	go func() { answer <- postToACS(noRedirects(nil), p) }()
 	// The post is in flight once the connection service waits for the lock.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var waiting int
-		if err := db.QueryRow(`SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'connections'::regclass`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the post never reached the connection store")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForLockWaiter(t, db, "connections")
 	stopped := make(chan struct{})
 	go func() { w.s.stop(); close(stopped) }()
 	// Time enough for a suite that stops everything at once to have stopped provisioning, which has
@@ -497,4 +494,114 @@ func TestASignInInFlightWhenTheSuiteStopsIsCompleted(t *testing.T) {
 	if got := again.call(t, "", "POST", "/v1/login:redeem", body); got.status != 200 {
 		t.Fatalf("its code does not redeem: %d %s", got.status, got.raw)
 	}
+}
+
+// waitForLockWaiter returns once a backend of the database waits for a lock on table.
+func waitForLockWaiter(t testing.TB, db *sql.DB, table string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := db.QueryRow(`SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass`, table).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing waited for the lock on %s", table)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTheAuditEventOfAChangeFinishedDuringTheStopReachesProvisioning runs the connection service
+// alone and holds a change in flight (on a lock of its table) while the service stops. The change
+// commits during the graceful stop, with its audit event in the outbox; the relay must still run
+// then and hand the event to provisioning before the service is gone.
+func TestTheAuditEventOfAChangeFinishedDuringTheStopReachesProvisioning(t *testing.T) {
+	dsn := sqlstoretest.PostgresDSN(t)
+	w := setUpWorld(t, map[string]string{"DATABASE_URL": dsn, "DATA_DIR": t.TempDir()})
+	w.s.stop()
+	log := logging.Discard()
+
+	// Provisioning, to receive the events.
+	provCtx, stopProv := context.WithCancel(context.Background())
+	defer stopProv()
+	prov, err := provisioning.New(provCtx, w.s.cfg.Provisioning, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	provConn := grpcservertest.Serve(t, prov.Serve)
+
+	// The connection service alone, as its binary runs it.
+	cfg := w.s.cfg.Connection
+	cfg.ListenAddr, cfg.ProvisioningAddr, cfg.DomainAddr = freeAddr(t), provConn.Target(), freeAddr(t)
+	cfg.Shutdown.Drain = 0
+	ctx, sigterm := context.WithCancel(context.Background())
+	defer sigterm()
+	stopped := make(chan error, 1)
+	go func() { stopped <- connection.Run(ctx, cfg, log, nil) }()
+	conn, err := grpcclient.Dial(cfg.ListenAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	connections := connectionv1.NewConnectionServiceClient(conn)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := connections.GetConnection(context.Background(), &connectionv1.GetConnectionRequest{Name: w.connection}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection service never answered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	lock, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	if _, err := lock.Exec("LOCK TABLE connections IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	updated := make(chan error, 1)
+	go func() {
+		_, err := connections.UpdateConnection(callmeta.WithActor(context.Background(), "users/renamer"), &connectionv1.UpdateConnectionRequest{
+			Connection: &connectionv1.Connection{Name: w.connection, DisplayName: "Renamed during the stop"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}},
+		})
+		updated <- err
+	}()
+	waitForLockWaiter(t, db, "connections")
+	sigterm()
+	// Time enough for a relay that stops with the server's context to have stopped.
+	time.Sleep(300 * time.Millisecond)
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-updated; err != nil {
+		t.Fatalf("the change in flight at the stop failed: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+
+	events, err := provisioningv1.NewDirectoryServiceClient(provConn).ListAuditEvents(context.Background(), &provisioningv1.ListAuditEventsRequest{Parent: "companies/acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events.GetAuditEvents() {
+		if e.GetAction() == "connection.update" && e.GetActor() == "users/renamer" {
+			return
+		}
+	}
+	t.Fatalf("the change's audit event did not reach provisioning before the connection service stopped; it has %d events", len(events.GetAuditEvents()))
 }
