@@ -121,7 +121,16 @@ func New(opts Options) *Server {
 	s.setServing(healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.Server, s.health)
 	reflection.Register(s.Server)
+	if opts.Metrics != nil {
+		opts.Metrics.AddReadiness(s.serving)
+	}
 	return s
+}
+
+// serving reports whether health says SERVING for the server as a whole.
+func (s *Server) serving() bool {
+	resp, err := s.health.Check(context.Background(), &healthpb.HealthCheckRequest{})
+	return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
 }
 
 func (s *Server) setServing(st healthpb.HealthCheckResponse_ServingStatus) {

@@ -384,3 +384,20 @@ func TestAStreamStillOpenAtTheStopEndsWithAReasonAndDoesNotHoldTheStop(t *testin
 		t.Fatalf("the stop took %v: the open stream held it", took)
 	}
 }
+
+func TestTheServersHealthIsTheReadinessItsMetricsAddressServes(t *testing.T) {
+	reg := metrics.NewRegistry()
+	srv := grpcserver.New(grpcserver.Options{Metrics: reg, ReadyInterval: 10 * time.Millisecond})
+	grpcservertest.Serve(t, srv.Serve)
+	deadline := time.Now().Add(2 * time.Second)
+	for !reg.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("a serving server never made its process ready")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	srv.NotServing()
+	if reg.Ready() {
+		t.Fatal("the process is still ready after NotServing")
+	}
+}

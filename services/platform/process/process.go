@@ -139,22 +139,33 @@ func ListenAndServeHTTP(ctx context.Context, srv *http.Server, addr string, grac
 	return ServeHTTP(ctx, srv, lis, grace)
 }
 
-// MetricsHandler serves /metrics, /healthz and nothing else; services that run alone expose it on
+// MetricsHandler serves /metrics, /healthz (the process is up), /readyz (every server of the
+// process reports SERVING: 200, else 503) and nothing else; services that run alone expose it on
 // their metrics address.
-func MetricsHandler(metrics http.Handler) http.Handler {
+func MetricsHandler(reg *metrics.Registry) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
+	mux.Handle("GET /metrics", reg.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if !reg.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
 	return mux
 }
 
 // ServeMetrics serves MetricsHandler on addr until ctx ends; an empty addr serves nothing.
-func ServeMetrics(ctx context.Context, addr string, metrics http.Handler) error {
+func ServeMetrics(ctx context.Context, addr string, reg *metrics.Registry) error {
 	if addr == "" {
 		<-ctx.Done()
 		return nil
 	}
-	srv := &http.Server{Handler: MetricsHandler(metrics), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: MetricsHandler(reg), ReadHeaderTimeout: 5 * time.Second}
 	return ListenAndServeHTTP(ctx, srv, addr, 5*time.Second)
 }
 
@@ -171,7 +182,7 @@ func RunService(ctx context.Context, name, logLevel, metricsAddr string, run Ser
 	reg := metrics.NewRegistry()
 	g, gctx := errgroup.WithContext(ctx)
 	metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(gctx))
-	g.Go(func() error { return ServeMetrics(metricsCtx, metricsAddr, reg.Handler()) })
+	g.Go(func() error { return ServeMetrics(metricsCtx, metricsAddr, reg) })
 	g.Go(func() error {
 		defer stopMetrics()
 		return run(gctx, log, reg)

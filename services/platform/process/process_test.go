@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,5 +163,29 @@ func TestTheMetricsAreServedUntilTheServiceHasStopped(t *testing.T) {
 	}
 	if _, err := get(); err == nil {
 		t.Fatal("metrics still served after the service stopped")
+	}
+}
+
+func TestTheMetricsAddressAnswersWhetherTheServersOfTheProcessAreReady(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		checks []bool
+		want   int
+	}{
+		{"no server has said it is ready", nil, http.StatusServiceUnavailable},
+		{"every server is ready", []bool{true, true}, http.StatusOK},
+		{"one server is not", []bool{true, false}, http.StatusServiceUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := metrics.NewRegistry()
+			for _, ready := range tc.checks {
+				reg.AddReadiness(func() bool { return ready })
+			}
+			rec := httptest.NewRecorder()
+			process.MetricsHandler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+			if rec.Code != tc.want {
+				t.Fatalf("/readyz %d %q, want %d", rec.Code, rec.Body, tc.want)
+			}
+		})
 	}
 }
