@@ -53,6 +53,8 @@ type Config struct {
 	// TLS holds the mutual TLS files of internal gRPC, served and dialed (GRPC_TLS_CERT, GRPC_TLS_KEY,
 	// GRPC_TLS_CA).
 	TLS mtls.Files `json:"tls"`
+	// Shutdown is the drain and the grace of a stop (SHUTDOWN_DRAIN, SHUTDOWN_GRACE).
+	Shutdown config.Shutdown `json:"shutdown"`
 }
 
 // LoadConfig reads the configuration from the environment through r and validates it.
@@ -71,6 +73,7 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		Ephemeral:          ephemeral.LoadConfig(r),
 		LogLevel:           r.String("LOG_LEVEL", "info"),
 		TLS:                mtls.Load(r),
+		Shutdown:           config.LoadShutdown(r),
 	}
 	if err := r.Err(); err != nil {
 		return c, err
@@ -108,6 +111,6 @@ func (c Config) Validate() error {
 	if c.AttemptStopTimeout < 0 || c.AttemptStopTimeout > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("ASSERTION_ATTEMPT_STOP_TIMEOUT %v must be between 0 and 5m", c.AttemptStopTimeout))
 	}
-	errs = append(errs, c.TLS.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Shutdown.Validate())
 	return errors.Join(errs...)
 }

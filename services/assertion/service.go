@@ -22,6 +22,7 @@ import (
 	"github.com/iechor/sso/services/platform/grpcclient"
 	"github.com/iechor/sso/services/platform/grpcserver"
 	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/platform/sqlstore"
 )
 
@@ -121,7 +122,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		Ready: func(ctx context.Context) error {
 			return errors.Join(s.store.Ping(ctx), s.eph.Ping(ctx))
 		},
-		TLS: serverTLS,
+		TLS:           serverTLS,
+		ShutdownGrace: cfg.Shutdown.Grace,
 	})
 	s.attempts = newAttemptLog(s.store, log, cfg.AttemptQueue, cfg.AttemptStopTimeout, reg)
 	assertionv1.RegisterAssertionServiceServer(s.grpc, &server{
@@ -169,6 +171,10 @@ func (s *Service) Serve(ctx context.Context, lis net.Listener) error {
 	return err
 }
 
+// NotServing makes health report NOT_SERVING from now on while the service goes on serving: the
+// beginning of a drain.
+func (s *Service) NotServing() { s.grpc.NotServing() }
+
 // prune deletes the attempts older than the retention, now and then every PruneInterval.
 func (s *Service) prune(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PruneInterval)
@@ -189,7 +195,8 @@ func (s *Service) prune(ctx context.Context) {
 	}
 }
 
-// Run builds the service and serves it on cfg.ListenAddr until ctx ends.
+// Run builds the service and serves it on cfg.ListenAddr until ctx ends, then drains: health
+// reports NOT_SERVING at once, the service serves on for cfg.Shutdown.Drain, then stops gracefully.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry, opts ...Option) error {
 	svc, err := New(ctx, cfg, log, reg, opts...)
 	if err != nil {
@@ -200,5 +207,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		svc.close()
 		return fmt.Errorf("listen %s: %w", cfg.ListenAddr, err)
 	}
-	return svc.Serve(ctx, lis)
+	serving, stop := process.Drained(ctx, cfg.Shutdown.Drain, svc.NotServing)
+	defer stop()
+	return svc.Serve(serving, lis)
 }

@@ -64,6 +64,8 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 	// TLS holds the mutual TLS files of internal gRPC (GRPC_TLS_CERT, GRPC_TLS_KEY, GRPC_TLS_CA).
 	TLS mtls.Files `json:"tls"`
+	// Shutdown is the drain and the grace of a stop (SHUTDOWN_DRAIN, SHUTDOWN_GRACE).
+	Shutdown config.Shutdown `json:"shutdown"`
 }
 
 // LoadConfig reads the configuration from the environment through r and validates it.
@@ -86,6 +88,7 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		PeerTimeout:          r.Duration("CONNECTION_PEER_TIMEOUT", 5*time.Second),
 		LogLevel:             r.String("LOG_LEVEL", "info"),
 		TLS:                  mtls.Load(r),
+		Shutdown:             config.LoadShutdown(r),
 	}
 	var errs []error
 	if file := r.String("ENCRYPTION_KEY_FILE", ""); file != "" {
@@ -141,7 +144,7 @@ func (c Config) Validate() error {
 	if c.PeerTimeout <= 0 || c.PeerTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("CONNECTION_PEER_TIMEOUT %v must be between 0 and 1m", c.PeerTimeout))
 	}
-	errs = append(errs, c.TLS.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Shutdown.Validate())
 	return errors.Join(errs...)
 }
 

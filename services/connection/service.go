@@ -25,6 +25,7 @@ import (
 	"github.com/iechor/sso/services/platform/grpcclient"
 	"github.com/iechor/sso/services/platform/grpcserver"
 	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/platform/sqlstore"
 )
 
@@ -146,11 +147,12 @@ func NewWithOptions(ctx context.Context, cfg Config, log *slog.Logger, reg *metr
 		log:          log,
 	}
 	svc.grpc = grpcserver.New(grpcserver.Options{
-		Names:   []string{connectionv1.ConnectionService_ServiceDesc.ServiceName},
-		Logger:  log,
-		Metrics: reg,
-		Ready:   st.Ping,
-		TLS:     serverTLS,
+		Names:         []string{connectionv1.ConnectionService_ServiceDesc.ServiceName},
+		Logger:        log,
+		Metrics:       reg,
+		Ready:         st.Ping,
+		TLS:           serverTLS,
+		ShutdownGrace: cfg.Shutdown.Grace,
 	})
 	connectionv1.RegisterConnectionServiceServer(svc.grpc, srv)
 	log.Info("connection service configured", "config", cfg, "store", db.Dialect)
@@ -164,10 +166,14 @@ func (s *Service) close() {
 	_ = s.db.Close()
 }
 
-// Serve serves gRPC on lis and runs the change feed and the audit relay until ctx ends, then closes
-// the store and the peer connections.
+// Serve serves gRPC on lis and runs the change feed and the audit relay until ctx ends. Once the
+// server has stopped, it stops them, hands provisioning what the last calls wrote to the audit
+// outbox, and closes the store and the peer connections.
 func (s *Service) Serve(ctx context.Context, lis net.Listener) error {
-	bg, stop := context.WithCancel(ctx)
+	// The loops outlive ctx: the calls of the graceful stop still use the policy cache that the
+	// feed keeps, and still write audit events for the relay. (Watch streams are ended by the
+	// server itself when its graceful stop begins.)
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.feed.Run(bg) }()
@@ -176,11 +182,37 @@ func (s *Service) Serve(ctx context.Context, lis net.Listener) error {
 	err := s.grpc.Serve(ctx, lis)
 	stop()
 	wg.Wait()
+	s.deliverOutbox(ctx)
 	s.close()
 	return err
 }
 
-// Run builds the service and serves it on cfg.ListenAddr until ctx ends.
+// deliverOutbox makes a last pass over the audit outbox, so that the events of the last calls reach
+// provisioning now (in ssod, provisioning stops after this service) rather than when a replica next
+// runs. What it cannot deliver within the grace stays in the outbox: nothing is lost.
+func (s *Service) deliverOutbox(ctx context.Context) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Shutdown.GraceOrDefault())
+	defer cancel()
+	for {
+		n, err := s.relay.DeliverDue(dctx)
+		if err != nil {
+			if dctx.Err() == nil {
+				s.log.Warn("audit events left in the outbox at shutdown", "err", err)
+			}
+			return
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// NotServing makes health report NOT_SERVING from now on while the service goes on serving: the
+// beginning of a drain.
+func (s *Service) NotServing() { s.grpc.NotServing() }
+
+// Run builds the service and serves it on cfg.ListenAddr until ctx ends, then drains: health
+// reports NOT_SERVING at once, the service serves on for cfg.Shutdown.Drain, then stops gracefully.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) error {
 	svc, err := New(ctx, cfg, log, reg)
 	if err != nil {
@@ -191,5 +223,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		svc.close()
 		return fmt.Errorf("listen %s: %w", cfg.ListenAddr, err)
 	}
-	return svc.Serve(ctx, lis)
+	serving, stop := process.Drained(ctx, cfg.Shutdown.Drain, svc.NotServing)
+	defer stop()
+	return svc.Serve(serving, lis)
 }

@@ -32,6 +32,8 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 	// TLS holds the mutual TLS files of internal gRPC (GRPC_TLS_CERT, GRPC_TLS_KEY, GRPC_TLS_CA).
 	TLS mtls.Files `json:"tls"`
+	// Shutdown is the drain and the grace of a stop (SHUTDOWN_DRAIN, SHUTDOWN_GRACE).
+	Shutdown config.Shutdown `json:"shutdown"`
 }
 
 // LoadConfig reads the configuration from the environment through r and validates it.
@@ -46,6 +48,7 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		CheckWindow:     r.Duration("DOMAIN_CHECK_WINDOW", 72*time.Hour),
 		LogLevel:        r.String("LOG_LEVEL", "info"),
 		TLS:             mtls.Load(r),
+		Shutdown:        config.LoadShutdown(r),
 	}
 	if err := r.Err(); err != nil {
 		return c, err
@@ -68,6 +71,6 @@ func (c Config) Validate() error {
 	if c.CheckWindow <= 0 {
 		errs = append(errs, fmt.Errorf("DOMAIN_CHECK_WINDOW %v must be positive", c.CheckWindow))
 	}
-	errs = append(errs, c.TLS.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Shutdown.Validate())
 	return errors.Join(errs...)
 }

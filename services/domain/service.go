@@ -14,6 +14,7 @@ import (
 	"github.com/iechor/sso/services/domain/verification"
 	"github.com/iechor/sso/services/platform/grpcserver"
 	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/platform/sqlstore"
 )
 
@@ -49,28 +50,42 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	}
 	v := &verification.Verifier{Store: st, DNS: resolver, Log: log}
 	gs := grpcserver.New(grpcserver.Options{
-		Names:   []string{domainv1.DomainService_ServiceDesc.ServiceName},
-		Logger:  log,
-		Metrics: reg,
-		Ready:   st.Ping,
-		TLS:     tlsConfig,
+		Names:         []string{domainv1.DomainService_ServiceDesc.ServiceName},
+		Logger:        log,
+		Metrics:       reg,
+		Ready:         st.Ping,
+		TLS:           tlsConfig,
+		ShutdownGrace: cfg.Shutdown.Grace,
 	})
 	domainv1.RegisterDomainServiceServer(gs, &server{store: st, verifier: v, now: time.Now, checkWindow: cfg.CheckWindow})
 	log.Info("domain service configured", "config", cfg, "dns_resolvers", resolver.Servers(), "store", db.Dialect)
 	return &Service{cfg: cfg, log: log, db: db, verifier: v, grpc: gs}, nil
 }
 
-// Serve serves gRPC on lis and runs the background checks until ctx ends, then closes the store.
+// Serve serves gRPC on lis and runs the background checks until ctx ends; once the server has
+// stopped, it stops the checks and then closes the store.
 func (s *Service) Serve(ctx context.Context, lis net.Listener) error {
 	defer s.db.Close()
-	checks, stop := context.WithCancel(ctx)
-	defer stop()
-	go s.verifier.RunRechecks(checks, s.cfg.RecheckInterval)
+	// The checks outlive ctx: they stop after the server, and the store closes after them.
+	checks, stop := context.WithCancel(context.WithoutCancel(ctx))
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		s.verifier.RunRechecks(checks, s.cfg.RecheckInterval)
+	}()
 	s.log.Info("domain service serving", "addr", lis.Addr().String())
-	return s.grpc.Serve(ctx, lis)
+	err := s.grpc.Serve(ctx, lis)
+	stop()
+	<-checked
+	return err
 }
 
-// Run builds the service and serves it on cfg.ListenAddr until ctx ends.
+// NotServing makes health report NOT_SERVING from now on while the service goes on serving: the
+// beginning of a drain.
+func (s *Service) NotServing() { s.grpc.NotServing() }
+
+// Run builds the service and serves it on cfg.ListenAddr until ctx ends, then drains: health
+// reports NOT_SERVING at once, the service serves on for cfg.Shutdown.Drain, then stops gracefully.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) error {
 	svc, err := New(ctx, cfg, log, reg)
 	if err != nil {
@@ -81,7 +96,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		_ = svc.db.Close()
 		return fmt.Errorf("listen %s: %w", cfg.ListenAddr, err)
 	}
-	return svc.Serve(ctx, lis)
+	serving, stop := process.Drained(ctx, cfg.Shutdown.Drain, svc.NotServing)
+	defer stop()
+	return svc.Serve(serving, lis)
 }
 
 func parseID(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }

@@ -72,6 +72,8 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 	// TLS holds the mutual TLS files of internal gRPC (GRPC_TLS_CERT, GRPC_TLS_KEY, GRPC_TLS_CA).
 	TLS mtls.Files `json:"tls"`
+	// Shutdown is the drain and the grace of a stop (SHUTDOWN_DRAIN, SHUTDOWN_GRACE).
+	Shutdown config.Shutdown `json:"shutdown"`
 }
 
 // LoadConfig reads the configuration from the environment through r and validates it.
@@ -110,6 +112,7 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		Ephemeral:           ephemeral.LoadConfig(r),
 		LogLevel:            r.String("LOG_LEVEL", "info"),
 		TLS:                 mtls.Load(r),
+		Shutdown:            config.LoadShutdown(r),
 	}
 	for _, p := range r.List("GATEWAY_TRUSTED_PROXIES", nil) {
 		prefix, err := netip.ParsePrefix(p)
@@ -175,7 +178,7 @@ func (c Config) Validate() error {
 	if c.HubSession <= 0 || c.DesktopSession <= 0 {
 		errs = append(errs, errors.New("session lengths must be positive"))
 	}
-	errs = append(errs, c.TLS.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Shutdown.Validate())
 	return errors.Join(errs...)
 }
 

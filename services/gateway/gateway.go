@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -43,6 +46,8 @@ type Gateway struct {
 	backends []backend
 	store    ephemeral.Store
 	issuer   tokens.Issuer
+	// draining is set when the shutdown begins: /readyz answers 503 from then on.
+	draining atomic.Bool
 }
 
 // backend is a gRPC service the edge forwards to; /readyz asks its health.
@@ -246,28 +251,66 @@ func (g *Gateway) dial(addr, service string, tlsConfig *tls.Config) (*grpc.Clien
 // Handler is the edge's HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
+// readyTimeout bounds /readyz: a store or a service that has not answered by then counts as down,
+// so that the answer is both true within a second and quick enough for a probe's timeout.
+const readyTimeout = 500 * time.Millisecond
+
 // readyz answers 200 when every backend reports SERVING and the ephemeral store answers, else 503
-// naming what does not.
+// naming what does not; from the beginning of a shutdown it answers 503 at once. It asks afresh on
+// every request, all at once, so that it follows an outage as soon as the backends' health does.
 func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	var notReady []string
-	if err := g.store.Ping(ctx); err != nil {
-		notReady = append(notReady, "ephemeral store")
-	}
-	for _, b := range g.backends {
-		resp, err := b.checker.Check(ctx, &healthpb.HealthCheckRequest{Service: b.name})
-		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			notReady = append(notReady, b.name)
-		}
-	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if len(notReady) > 0 {
+	w.Header().Set("Cache-Control", "no-store")
+	if g.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready: shutting down\n"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	notReady := make([]string, 1+len(g.backends))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := g.store.Ping(ctx); err != nil {
+			notReady[0] = "ephemeral store"
+		}
+	})
+	for i, b := range g.backends {
+		wg.Go(func() {
+			resp, err := b.checker.Check(ctx, &healthpb.HealthCheckRequest{Service: b.name})
+			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				notReady[1+i] = b.name
+			}
+		})
+	}
+	wg.Wait()
+	if notReady = slices.DeleteFunc(notReady, func(s string) bool { return s == "" }); len(notReady) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = fmt.Fprintf(w, "not ready: %s\n", strings.Join(notReady, ", "))
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Drain begins the shutdown while the edge goes on serving: /readyz answers 503, so that load
+// balancers take the edge out, and every response closes its connection, so that clients that keep
+// connections open come back through the balancer to another replica rather than find this one gone.
+func (g *Gateway) Drain() {
+	if !g.draining.Swap(true) {
+		g.log.Info("draining: readiness is off, the edge serves on until the drain is over")
+	}
+}
+
+// closeWhenDraining closes each connection after its response once the drain has begun. Idle
+// connections are left alone until the server shuts down: closing one under a request that a client
+// is sending at that moment would fail the request.
+func (g *Gateway) closeWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Close closes the connections to the services.
@@ -284,11 +327,12 @@ func (g *Gateway) Close() error {
 	return errors.Join(errs...)
 }
 
-// Serve serves the edge on lis until ctx ends.
+// Serve serves the edge on lis until ctx ends, then stops taking requests, gives those in flight
+// the shutdown grace to finish, and closes the connections to the services.
 func (g *Gateway) Serve(ctx context.Context, lis net.Listener) error {
 	defer g.Close()
 	srv := &http.Server{
-		Handler:           g.handler,
+		Handler:           g.closeWhenDraining(g.handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -297,10 +341,13 @@ func (g *Gateway) Serve(ctx context.Context, lis net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
 	g.log.Info("gateway serving", "addr", lis.Addr().String())
-	return process.ServeHTTP(ctx, srv, lis, 10*time.Second)
+	err := process.ServeHTTP(ctx, srv, lis, g.cfg.Shutdown.GraceOrDefault())
+	g.log.Info("gateway stopped")
+	return err
 }
 
-// Run builds the gateway and serves it on cfg.ListenAddr until ctx ends.
+// Run builds the gateway and serves it on cfg.ListenAddr until ctx ends, then drains: /readyz
+// answers 503 at once, the edge serves on for cfg.Shutdown.Drain, then stops gracefully.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry, opts Options) error {
 	g, err := New(ctx, cfg, log, reg, opts)
 	if err != nil {
@@ -312,5 +359,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		return fmt.Errorf("listen %s: %w", cfg.ListenAddr, err)
 	}
 	log.Info("gateway configured", "config", cfg)
-	return g.Serve(ctx, lis)
+	serving, stop := process.Drained(ctx, cfg.Shutdown.Drain, g.Drain)
+	defer stop()
+	return g.Serve(serving, lis)
 }

@@ -35,6 +35,8 @@ type Config struct {
 	// TLS holds the mutual TLS files of internal gRPC, served and dialled (GRPC_TLS_CERT,
 	// GRPC_TLS_KEY, GRPC_TLS_CA).
 	TLS mtls.Files `json:"tls"`
+	// Shutdown is the drain and the grace of a stop (SHUTDOWN_DRAIN, SHUTDOWN_GRACE).
+	Shutdown config.Shutdown `json:"shutdown"`
 }
 
 // LoadConfig reads the configuration from the environment through r and validates it.
@@ -47,6 +49,7 @@ func LoadConfig(r *config.Reader) (Config, error) {
 		DomainTimeout: r.Duration("PROVISIONING_DOMAIN_TIMEOUT", 5*time.Second),
 		LogLevel:      r.String("LOG_LEVEL", "info"),
 		TLS:           mtls.Load(r),
+		Shutdown:      config.LoadShutdown(r),
 	}
 	if err := r.Err(); err != nil {
 		return c, err
@@ -69,6 +72,6 @@ func (c Config) Validate() error {
 	if c.DomainTimeout <= 0 || c.DomainTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("PROVISIONING_DOMAIN_TIMEOUT %v must be between 0 and 1m", c.DomainTimeout))
 	}
-	errs = append(errs, c.TLS.Validate())
+	errs = append(errs, c.TLS.Validate(), c.Shutdown.Validate())
 	return errors.Join(errs...)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/iechor/sso/services/platform/grpcclient"
 	"github.com/iechor/sso/services/platform/grpcserver"
 	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/platform/sqlstore"
 	"github.com/iechor/sso/services/provisioning/directory"
 	"github.com/iechor/sso/services/provisioning/domainlookup"
@@ -65,10 +66,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 			provisioningv1.DirectoryService_ServiceDesc.ServiceName,
 			provisioningv1.ProvisioningService_ServiceDesc.ServiceName,
 		},
-		Logger:  log,
-		Metrics: reg,
-		Ready:   st.Ping,
-		TLS:     serverTLS,
+		Logger:        log,
+		Metrics:       reg,
+		Ready:         st.Ping,
+		TLS:           serverTLS,
+		ShutdownGrace: cfg.Shutdown.Grace,
 	})
 	dir := &directory.Directory{Store: st, Now: time.Now}
 	provisioningv1.RegisterDirectoryServiceServer(gs, &directoryServer{dir: dir})
@@ -88,7 +90,12 @@ func (s *Service) Serve(ctx context.Context, lis net.Listener) error {
 
 func (s *Service) close() error { return errors.Join(s.domains.Close(), s.db.Close()) }
 
-// Run builds the service and serves it on cfg.ListenAddr until ctx ends.
+// NotServing makes health report NOT_SERVING from now on while the service goes on serving: the
+// beginning of a drain.
+func (s *Service) NotServing() { s.grpc.NotServing() }
+
+// Run builds the service and serves it on cfg.ListenAddr until ctx ends, then drains: health
+// reports NOT_SERVING at once, the service serves on for cfg.Shutdown.Drain, then stops gracefully.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) error {
 	svc, err := New(ctx, cfg, log, reg)
 	if err != nil {
@@ -99,5 +106,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		_ = svc.close()
 		return fmt.Errorf("listen %s: %w", cfg.ListenAddr, err)
 	}
-	return svc.Serve(ctx, lis)
+	serving, stop := process.Drained(ctx, cfg.Shutdown.Drain, svc.NotServing)
+	defer stop()
+	return svc.Serve(serving, lis)
 }

@@ -1,18 +1,24 @@
 // Package ssod runs the whole suite in one process: every service on its own loopback port, talking
 // to the others over gRPC exactly as separate deployments do, and the REST edge in front. On the
 // embedded defaults it needs nothing but a folder for its SQLite files and development keys.
+//
+// It stops in dependency order: readiness turns NOT_SERVING everywhere at once, the edge drains and
+// finishes its requests, and only then does each service stop, the callers before the called
+// (assertion, connection, provisioning, domain), each after the one before has stopped. A service
+// must never stop while something that may still call it runs: a sign-in validated and then refused
+// because provisioning had gone would be lost.
 package ssod
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
-
-	"golang.org/x/sync/errgroup"
+	"time"
 
 	"github.com/iechor/sso/services/assertion"
 	"github.com/iechor/sso/services/connection"
@@ -20,9 +26,43 @@ import (
 	"github.com/iechor/sso/services/gateway"
 	"github.com/iechor/sso/services/gateway/tokens"
 	"github.com/iechor/sso/services/platform/config"
+	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/provisioning"
 )
+
+// Command is the ssod command line: serve (the default) or bootstrap. The binary's main calls it
+// with a context that ends at SIGTERM; the shutdown test runs it the same way in a child process.
+func Command(ctx context.Context, args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "bootstrap":
+			return BootstrapCommand(ctx, args[1:], lookup, stdout)
+		case "serve":
+			args = args[1:]
+		case "-h", "--help", "help":
+			fmt.Fprintln(stdout, "usage: ssod [serve] | ssod bootstrap --company NAME --owner EMAIL [--organization NAME] [--plan business]")
+			return nil
+		default:
+			return fmt.Errorf("unknown command %q: want serve or bootstrap", args[0])
+		}
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("serve takes no arguments; configure it with environment variables")
+	}
+	cfg, err := LoadConfig(lookup)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stderr, cfg.LogLevel, "ssod")
+	suite, err := Start(ctx, cfg, log, gateway.Options{})
+	if err != nil {
+		return err
+	}
+	log.Info("iEchor SSO is running", "rest", suite.PublicBaseURL, "data_dir", cfg.DataDir)
+	return suite.Wait()
+}
 
 // Config is the configuration of every service in the process.
 type Config struct {
@@ -32,12 +72,15 @@ type Config struct {
 	LogLevel string `json:"log_level"`
 	// PublicBaseURLFromListener is set when PUBLIC_BASE_URL is not: the edge's URL is then
 	// http://{the address the gateway listens on}.
-	PublicBaseURLFromListener bool                `json:"public_base_url_from_listener"`
-	Domain                    domain.Config       `json:"domain"`
-	Provisioning              provisioning.Config `json:"provisioning"`
-	Connection                connection.Config   `json:"connection"`
-	Assertion                 assertion.Config    `json:"assertion"`
-	Gateway                   gateway.Config      `json:"gateway"`
+	PublicBaseURLFromListener bool `json:"public_base_url_from_listener"`
+	// Shutdown is the drain of the edge and the grace of each server (SHUTDOWN_DRAIN,
+	// SHUTDOWN_GRACE).
+	Shutdown     config.Shutdown     `json:"shutdown"`
+	Domain       domain.Config       `json:"domain"`
+	Provisioning provisioning.Config `json:"provisioning"`
+	Connection   connection.Config   `json:"connection"`
+	Assertion    assertion.Config    `json:"assertion"`
+	Gateway      gateway.Config      `json:"gateway"`
 }
 
 // services with a durable store, and the file each gets under DATA_DIR without a database URL.
@@ -85,7 +128,8 @@ func LoadConfig(lookup config.Lookup) (Config, error) {
 		v, ok := defaults[name]
 		return v, ok
 	})
-	c := Config{DataDir: dataDir, LogLevel: r.String("LOG_LEVEL", "info"), PublicBaseURLFromListener: !set("PUBLIC_BASE_URL")}
+	c := Config{DataDir: dataDir, LogLevel: r.String("LOG_LEVEL", "info"), PublicBaseURLFromListener: !set("PUBLIC_BASE_URL"),
+		Shutdown: config.LoadShutdown(r)}
 	var errs []error
 	var err error
 	if c.Domain, err = domain.LoadConfig(r); err != nil {
@@ -110,9 +154,15 @@ func LoadConfig(lookup config.Lookup) (Config, error) {
 type Suite struct {
 	// PublicBaseURL is the edge's URL.
 	PublicBaseURL string
+	// Addrs are where the gRPC services listen.
+	Addrs Addrs
 
-	group *errgroup.Group
+	done chan struct{}
+	err  error // set before done closes
 }
+
+// Addrs are the addresses of the suite's gRPC services.
+type Addrs struct{ Domain, Provisioning, Connection, Assertion string }
 
 type listeners struct{ domain, provisioning, connection, assertion, gateway net.Listener }
 
@@ -181,14 +231,89 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts gateway.Optio
 		return nil, err
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return domainSvc.Serve(gctx, l.domain) })
-	g.Go(func() error { return provisioningSvc.Serve(gctx, l.provisioning) })
-	g.Go(func() error { return connectionSvc.Serve(gctx, l.connection) })
-	g.Go(func() error { return assertionSvc.Serve(gctx, l.assertion) })
-	g.Go(func() error { return gw.Serve(gctx, l.gateway) })
-	return &Suite{PublicBaseURL: cfg.Gateway.PublicBaseURL, group: g}, nil
+	// Each server has a context of its own, which the shutdown ends in order.
+	failed := make(chan error, 5)
+	serve := func(name string, run func(context.Context) error) *server {
+		sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		srv := &server{name: name, stop: stop, done: make(chan struct{})}
+		go func() {
+			defer close(srv.done)
+			err := run(sctx)
+			switch {
+			case err != nil:
+				failed <- fmt.Errorf("%s: %w", name, err)
+			case sctx.Err() == nil:
+				failed <- fmt.Errorf("%s stopped on its own", name)
+			}
+		}()
+		return srv
+	}
+	// The order of the stop: the callers before the called.
+	backends := []*server{
+		serve("assertion", func(c context.Context) error { return assertionSvc.Serve(c, l.assertion) }),
+		serve("connection", func(c context.Context) error { return connectionSvc.Serve(c, l.connection) }),
+		serve("provisioning", func(c context.Context) error { return provisioningSvc.Serve(c, l.provisioning) }),
+		serve("domain", func(c context.Context) error { return domainSvc.Serve(c, l.domain) }),
+	}
+	edge := serve("gateway", func(c context.Context) error { return gw.Serve(c, l.gateway) })
+	notServing := func() {
+		gw.Drain()
+		assertionSvc.NotServing()
+		connectionSvc.NotServing()
+		provisioningSvc.NotServing()
+		domainSvc.NotServing()
+	}
+	s := &Suite{
+		PublicBaseURL: cfg.Gateway.PublicBaseURL,
+		Addrs:         Addrs{Domain: addr(l.domain), Provisioning: addr(l.provisioning), Connection: addr(l.connection), Assertion: addr(l.assertion)},
+		done:          make(chan struct{}),
+	}
+	go s.shutdown(ctx, cfg.Shutdown.Drain, log, notServing, failed, append([]*server{edge}, backends...))
+	return s, nil
 }
 
-// Wait blocks until every service has stopped and returns the first error.
-func (s *Suite) Wait() error { return s.group.Wait() }
+// server is one service of the suite, serving until stop is called.
+type server struct {
+	name string
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// shutdown waits for ctx to end (or for a service to fail), turns readiness off everywhere, lets the
+// edge serve on for the drain, then stops the servers one after the other in the order given.
+func (s *Suite) shutdown(ctx context.Context, drain time.Duration, log *slog.Logger, notServing func(), failed chan error, order []*server) {
+	var errs []error
+	select {
+	case <-ctx.Done():
+		notServing()
+		log.Info("shutting down: readiness is off; the edge serves on for the drain", "drain", drain)
+		drained := make(chan struct{})
+		go func() { process.WaitDrain(ctx, drain); close(drained) }()
+		select {
+		case <-drained:
+		case err := <-failed:
+			errs = append(errs, err)
+			log.Error("a service failed during the drain; stopping the others", "err", err)
+		}
+	case err := <-failed:
+		errs = append(errs, err)
+		notServing()
+		log.Error("a service failed; stopping the others", "err", err)
+	}
+	for _, srv := range order {
+		srv.stop()
+		<-srv.done
+		log.Info("stopped", "server", srv.name)
+	}
+	for len(failed) > 0 {
+		errs = append(errs, <-failed)
+	}
+	s.err = errors.Join(errs...)
+	close(s.done)
+}
+
+// Wait blocks until every service has stopped and returns what made any of them fail.
+func (s *Suite) Wait() error {
+	<-s.done
+	return s.err
+}

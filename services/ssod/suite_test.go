@@ -32,6 +32,8 @@ func startSuite(t testing.TB, env map[string]string) *running {
 	full := map[string]string{
 		"DOMAIN_LISTEN_ADDR": "127.0.0.1:0", "PROVISIONING_LISTEN_ADDR": "127.0.0.1:0", "CONNECTION_LISTEN_ADDR": "127.0.0.1:0",
 		"ASSERTION_LISTEN_ADDR": "127.0.0.1:0", "GATEWAY_LISTEN_ADDR": "127.0.0.1:0",
+		// Nothing balances load in front of a test's suite: it stops without a drain.
+		"SHUTDOWN_DRAIN": "0s",
 	}
 	for k, v := range env {
 		full[k] = v

@@ -95,18 +95,22 @@ func (r *Relay) Poke() {
 	}
 }
 
-// Run delivers due events until ctx ends.
+// Run delivers due events until ctx ends. It stops between passes: a pass under way when ctx ends
+// is finished (within the lease of its claims), since an event cut off mid-delivery would wait out
+// a backoff for nothing.
 func (r *Relay) Run(ctx context.Context) {
 	t := time.NewTicker(r.Interval)
 	defer t.Stop()
 	for {
 		for {
-			n, err := r.DeliverDue(ctx)
+			pass, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.Lease)
+			n, err := r.DeliverDue(pass)
+			cancel()
 			if err != nil && ctx.Err() == nil {
 				r.Log.Warn("reading the audit outbox failed", "err", err)
 			}
 			// A full batch means more may be waiting.
-			if err != nil || n < batch {
+			if err != nil || n < batch || ctx.Err() != nil {
 				break
 			}
 		}

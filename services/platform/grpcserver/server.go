@@ -1,6 +1,10 @@
 // Package grpcserver wires a gRPC server the same way for every service: interceptors in one fixed
-// order, health that reports NOT_SERVING until the service's store answers, reflection, and a
-// graceful stop when the context ends.
+// order, health that follows the service's store within a second, reflection, and a graceful stop
+// when the context ends.
+//
+// A server never stops taking calls before its context ends, and never cuts a call in flight before
+// ShutdownGrace has passed; what the drain before that looks like is the caller's (see
+// process.Drained and NotServing).
 package grpcserver
 
 import (
@@ -23,10 +27,20 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/iechor/sso/services/platform/callmeta"
+	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/opaque"
 	"github.com/iechor/sso/services/platform/rpcerror"
+)
+
+// Readiness defaults. A store that stops answering is seen within DefaultReadyInterval plus
+// DefaultReadyTimeout (750 ms), one that answers again within DefaultReadyInterval and one ping:
+// both inside the second that load balancers are promised. A ping every quarter second is one
+// trivial statement for the store.
+const (
+	DefaultReadyInterval = 250 * time.Millisecond
+	DefaultReadyTimeout  = 500 * time.Millisecond
 )
 
 // Options configure a Server.
@@ -39,12 +53,15 @@ type Options struct {
 	// Metrics receives the call counters; nil disables them.
 	Metrics *metrics.Registry
 	// Ready answers whether the service can serve (its store answers). Health reports NOT_SERVING
-	// until it returns nil, and is re-checked every ReadyInterval.
+	// until it returns nil, and follows it every ReadyInterval (DefaultReadyInterval when zero); a
+	// Ready that has not answered within ReadyTimeout (DefaultReadyTimeout) counts as not ready.
 	Ready         func(context.Context) error
 	ReadyInterval time.Duration
+	ReadyTimeout  time.Duration
 	// TLS, when set, makes the server require TLS (with client certificates when ClientCAs is set).
 	TLS *tls.Config
-	// ShutdownGrace is how long in-flight calls may run after the context ends.
+	// ShutdownGrace is how long in-flight calls may run after the context ends
+	// (config.DefaultShutdownGrace when zero).
 	ShutdownGrace time.Duration
 }
 
@@ -53,6 +70,9 @@ type Server struct {
 	*grpc.Server
 	opts   Options
 	health *health.Server
+	// stopping ends when the graceful stop begins; streams still open then are ended.
+	stopping   context.Context
+	endStreams context.CancelFunc
 }
 
 // New returns a server whose interceptors run in this order: recovery, request id, logging,
@@ -62,11 +82,16 @@ func New(opts Options) *Server {
 		opts.Logger = logging.Discard()
 	}
 	if opts.ReadyInterval == 0 {
-		opts.ReadyInterval = 5 * time.Second
+		opts.ReadyInterval = DefaultReadyInterval
+	}
+	if opts.ReadyTimeout == 0 {
+		opts.ReadyTimeout = DefaultReadyTimeout
 	}
 	if opts.ShutdownGrace == 0 {
-		opts.ShutdownGrace = 10 * time.Second
+		opts.ShutdownGrace = config.DefaultShutdownGrace
 	}
+	s := &Server{opts: opts, health: health.NewServer()}
+	s.stopping, s.endStreams = context.WithCancel(context.Background())
 	unary := []grpc.UnaryServerInterceptor{
 		recoveryUnary(opts.Logger),
 		requestIDUnary,
@@ -82,7 +107,7 @@ func New(opts Options) *Server {
 		stream = append(stream, opts.Metrics.StreamServerInterceptor())
 	}
 	unary = append(unary, errorsUnary(opts.Logger))
-	stream = append(stream, errorsStream(opts.Logger))
+	stream = append(stream, errorsStream(opts.Logger), s.endStreamsOnStop)
 
 	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
@@ -92,11 +117,20 @@ func New(opts Options) *Server {
 	if opts.TLS != nil {
 		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
 	}
-	s := &Server{Server: grpc.NewServer(serverOpts...), opts: opts, health: health.NewServer()}
+	s.Server = grpc.NewServer(serverOpts...)
 	s.setServing(healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.Server, s.health)
 	reflection.Register(s.Server)
+	if opts.Metrics != nil {
+		opts.Metrics.AddReadiness(s.serving)
+	}
 	return s
+}
+
+// serving reports whether health says SERVING for the server as a whole.
+func (s *Server) serving() bool {
+	resp, err := s.health.Check(context.Background(), &healthpb.HealthCheckRequest{})
+	return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
 }
 
 func (s *Server) setServing(st healthpb.HealthCheckResponse_ServingStatus) {
@@ -106,8 +140,13 @@ func (s *Server) setServing(st healthpb.HealthCheckResponse_ServingStatus) {
 	}
 }
 
-// Serve serves on lis until ctx ends, then stops gracefully: new calls are refused, calls in flight
-// get ShutdownGrace to finish.
+// NotServing makes health report NOT_SERVING from now on, whatever the store answers, while the
+// server goes on serving: the beginning of a drain, so that balancers send nothing new.
+func (s *Server) NotServing() { s.health.Shutdown() }
+
+// Serve serves on lis until ctx ends, then stops gracefully: health reports NOT_SERVING, streams
+// still open are ended (a watch would otherwise hold the stop for its whole grace), new calls are
+// refused, and calls in flight get ShutdownGrace to finish.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -120,12 +159,16 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	s.health.Shutdown()
+	s.NotServing()
+	s.endStreams()
 	done := make(chan struct{})
 	go func() { s.GracefulStop(); close(done) }()
+	grace := time.NewTimer(s.opts.ShutdownGrace)
+	defer grace.Stop()
 	select {
 	case <-done:
-	case <-time.After(s.opts.ShutdownGrace):
+	case <-grace.C:
+		s.opts.Logger.Warn("calls still in flight after the shutdown grace are cut", "grace", s.opts.ShutdownGrace)
 		s.Stop()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -150,12 +193,14 @@ func (s *Server) watchReady(ctx context.Context) {
 	for {
 		st := healthpb.HealthCheckResponse_SERVING
 		if s.opts.Ready != nil {
-			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			cctx, cancel := context.WithTimeout(ctx, s.opts.ReadyTimeout)
 			if err := s.opts.Ready(cctx); err != nil {
 				st = healthpb.HealthCheckResponse_NOT_SERVING
 				if st != last && ctx.Err() == nil {
 					s.opts.Logger.Warn("not ready", "err", err)
 				}
+			} else if last == healthpb.HealthCheckResponse_NOT_SERVING {
+				s.opts.Logger.Info("ready again")
 			}
 			cancel()
 		}
@@ -172,6 +217,23 @@ func (s *Server) watchReady(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// errShuttingDown ends the streams still open when the graceful stop begins; their clients call
+// again, and reach another replica.
+var errShuttingDown = rpcerror.New(codes.Unavailable, "SHUTTING_DOWN", "the server is shutting down; call again")
+
+// endStreamsOnStop gives each stream a context that also ends when the graceful stop begins, and
+// tells its client why.
+func (s *Server) endStreamsOnStop(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	defer context.AfterFunc(s.stopping, cancel)()
+	err := handler(srv, wrappedStream{ss, ctx})
+	if s.stopping.Err() != nil && ss.Context().Err() == nil && (err == nil || status.Code(err) == codes.Canceled || errors.Is(err, context.Canceled)) {
+		return errShuttingDown
+	}
+	return err
 }
 
 func recoveryUnary(log *slog.Logger) grpc.UnaryServerInterceptor {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/iechor/sso/services/platform/grpcclient"
 	"github.com/iechor/sso/services/platform/grpcserver"
+	"github.com/iechor/sso/services/platform/grpcserver/grpcservertest"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/rpcerror"
@@ -258,5 +259,145 @@ func TestServeStopsGracefullyWhenTheContextEnds(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Serve: %v", err)
+	}
+}
+
+// healthStatus asks the server's health for name.
+func healthStatus(t *testing.T, conn *grpc.ClientConn, name string) healthpb.HealthCheckResponse_ServingStatus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.GetStatus()
+}
+
+// within polls until health reports want, and fails t when that takes longer than limit.
+func within(t *testing.T, conn *grpc.ClientConn, want healthpb.HealthCheckResponse_ServingStatus, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for healthStatus(t, conn, "test.Probe") != want {
+		if time.Since(start) > limit {
+			t.Fatalf("health did not report %v within %v", want, limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func TestWithTheDefaultsHealthFollowsTheStoreWithinASecond(t *testing.T) {
+	// The defaults promise 750 ms at worst (an interval and a ping timeout); a second is what load
+	// balancers are told. The margin is for this test's own polling on a loaded machine.
+	const limit = time.Second + 250*time.Millisecond
+	for _, tc := range []struct {
+		name string
+		// down makes Ready fail the way a store does.
+		down func(ctx context.Context) error
+	}{
+		{"a store that refuses", func(context.Context) error { return errors.New("connection refused") }},
+		{"a store that hangs until the ping times out", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var down atomic.Bool
+			s := serve(t, grpcserver.Options{
+				Names: []string{"test.Probe"},
+				Ready: func(ctx context.Context) error {
+					if down.Load() {
+						return tc.down(ctx)
+					}
+					return nil
+				},
+			}, func(context.Context) error { return nil })
+			within(t, s.conn, healthpb.HealthCheckResponse_SERVING, limit)
+			down.Store(true)
+			took := within(t, s.conn, healthpb.HealthCheckResponse_NOT_SERVING, limit)
+			down.Store(false)
+			back := within(t, s.conn, healthpb.HealthCheckResponse_SERVING, limit)
+			t.Logf("NOT_SERVING after %v, SERVING again after %v", took, back)
+		})
+	}
+}
+
+func TestNotServingTurnsHealthAtOnceWhileTheServerKeepsServing(t *testing.T) {
+	srv := grpcserver.New(grpcserver.Options{Names: []string{"test.Probe"}, ReadyInterval: 10 * time.Millisecond,
+		Ready: func(context.Context) error { return nil }})
+	srv.RegisterService(probeDesc(func(context.Context) error { return nil }), struct{}{})
+	conn := grpcservertest.Serve(t, srv.Serve)
+	within(t, conn, healthpb.HealthCheckResponse_SERVING, 2*time.Second)
+	srv.NotServing()
+	if st := healthStatus(t, conn, "test.Probe"); st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("right after NotServing: %v", st)
+	}
+	if st := healthStatus(t, conn, ""); st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("the overall status right after NotServing: %v", st)
+	}
+	if err := invoke(context.Background(), conn); err != nil {
+		t.Fatalf("a call after NotServing: %v", err)
+	}
+	// A store that answers does not bring it back: the server is on its way out.
+	time.Sleep(100 * time.Millisecond)
+	if st := healthStatus(t, conn, "test.Probe"); st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("health came back during the drain: %v", st)
+	}
+}
+
+func TestAStreamStillOpenAtTheStopEndsWithAReasonAndDoesNotHoldTheStop(t *testing.T) {
+	const grace = 5 * time.Second
+	srv := grpcserver.New(grpcserver.Options{ShutdownGrace: grace})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	conn, err := grpcclient.Dial(lis.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A health watch is a stream that never ends on its own.
+	watch, err := healthpb.NewHealthClient(conn).Watch(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	stop := time.Now()
+	cancel()
+	for {
+		_, err = watch.Recv()
+		if err != nil {
+			break
+		}
+	}
+	if code, reason, _ := rpcerror.Info(err); code != codes.Unavailable || reason != "SHUTTING_DOWN" {
+		t.Fatalf("the watch ended with %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(stop); took > grace/2 {
+		t.Fatalf("the stop took %v: the open stream held it", took)
+	}
+}
+
+func TestTheServersHealthIsTheReadinessItsMetricsAddressServes(t *testing.T) {
+	reg := metrics.NewRegistry()
+	srv := grpcserver.New(grpcserver.Options{Metrics: reg, ReadyInterval: 10 * time.Millisecond})
+	grpcservertest.Serve(t, srv.Serve)
+	deadline := time.Now().Add(2 * time.Second)
+	for !reg.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("a serving server never made its process ready")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	srv.NotServing()
+	if reg.Ready() {
+		t.Fatal("the process is still ready after NotServing")
 	}
 }

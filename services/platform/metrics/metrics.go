@@ -1,10 +1,12 @@
-// Package metrics holds the Prometheus registry of a process and the gRPC metrics interceptors.
+// Package metrics holds the Prometheus registry of a process, the gRPC metrics interceptors, and
+// the readiness of the process's servers that its metrics address serves beside the metrics.
 package metrics
 
 import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +21,32 @@ type Registry struct {
 	reg      *prometheus.Registry
 	handled  *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	mu    sync.Mutex
+	ready []func() bool
+}
+
+// AddReadiness adds a check of whether a server of the process is ready; a gRPC server adds its
+// health. The metrics address serves them as /readyz: it is plain HTTP, which a Kubernetes probe
+// can reach when the gRPC port requires client certificates.
+func (r *Registry) AddReadiness(ready func() bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ready = append(r.ready, ready)
+}
+
+// Ready reports whether every check added says ready; with none added, it is false: nothing that
+// could serve has said so.
+func (r *Registry) Ready() bool {
+	r.mu.Lock()
+	checks := r.ready
+	r.mu.Unlock()
+	for _, ready := range checks {
+		if !ready() {
+			return false
+		}
+	}
+	return len(checks) > 0
 }
 
 // NewRegistry returns a registry with the Go runtime and process collectors and the gRPC server
