@@ -69,6 +69,7 @@ func signedByIdP(b testing.TB, idp *testIdP, idpURL, email string, encrypt bool)
 type prepared struct {
 	post     posted
 	verifier string
+	email    string
 }
 
 // BenchmarkSignIn is the bounded load test of the whole path behind the IdP: post the IdP's answer

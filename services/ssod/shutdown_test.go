@@ -286,7 +286,7 @@ func prepareSignIns(t testing.TB, w *world, n int) []prepared {
 			binding = c
 		}
 		samlResponse, relayState, acs := signedByIdP(t, w.idp, resp.Header.Get("Location"), email, false)
-		out[i] = prepared{post: posted{acs: acs, samlResponse: samlResponse, relayState: relayState, binding: binding}, verifier: verifier}
+		out[i] = prepared{post: posted{acs: acs, samlResponse: samlResponse, relayState: relayState, binding: binding}, verifier: verifier, email: email}
 	}
 	return out
 }
@@ -411,6 +411,55 @@ func TestSIGTERMUnderLoadDropsNoSignIn(t *testing.T) {
 			t.Errorf("post %d signed in (request %s), but its code does not redeem: %d %s", i, r.requestID, got.status, got.raw)
 		}
 	}
+
+	// The sign-in log says what each person saw: a post that signed in is listed as signed in,
+	// a post refused as refused with a reason, and a post that never reached the edge not at all.
+	// Nothing is left unfinished: the edge reported every validated sign-in before it stopped.
+	logged := map[string]map[string]any{}
+	for _, a := range allLoginAttempts(t, again, w.ownerToken, w.connection) {
+		email, _ := a["email"].(string)
+		if _, twice := logged[email]; twice {
+			t.Errorf("two attempts of %s: %v", email, a)
+		}
+		logged[email] = a
+	}
+	for i, r := range results {
+		a, listed := logged[prepared[i].email]
+		switch {
+		case r.outcome == notPosted || r.sent.IsZero():
+			if listed {
+				t.Errorf("post %d never reached the edge, yet the log lists it: %v", i, a)
+			}
+		case !listed:
+			t.Errorf("post %d (%v, request %s) is missing from the sign-in log", i, r.outcome, r.requestID)
+		case r.outcome == signedIn && a["outcome"] != "LOGIN_OUTCOME_SIGNED_IN":
+			t.Errorf("post %d signed in, but the log says %v", i, a)
+		case r.outcome == refused && (a["outcome"] != "LOGIN_OUTCOME_REFUSED" || a["reason"] == nil):
+			t.Errorf("post %d was refused, but the log says %v", i, a)
+		}
+	}
+}
+
+// allLoginAttempts lists a connection's whole sign-in log, page by page, as its owner sees it.
+func allLoginAttempts(t testing.TB, s *running, token, connection string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	page := ""
+	for range 100 {
+		r := s.call(t, token, "GET", "/v1/"+connection+"/loginAttempts?pageSize=100&pageToken="+url.QueryEscape(page), "")
+		if r.status != 200 {
+			t.Fatalf("loginAttempts: %d %s", r.status, r.raw)
+		}
+		list, _ := r.body["loginAttempts"].([]any)
+		for _, a := range list {
+			out = append(out, a.(map[string]any))
+		}
+		if page, _ = r.body["nextPageToken"].(string); page == "" {
+			return out
+		}
+	}
+	t.Fatal("the sign-in log did not end after 100 pages")
+	return nil
 }
 
 // TestASecondSIGTERMCutsTheDrainShort: the first SIGTERM turns readiness off at once while the edge
