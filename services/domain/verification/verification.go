@@ -168,6 +168,10 @@ func trimFound(values []string) []string {
 // due again after it.
 const claimLease = 5 * time.Minute
 
+// finishBound is how long a claimed check may take once the replica is told to stop: a DNS lookup
+// (bounded itself by DNS_TIMEOUT) and two writes.
+const finishBound = 30 * time.Second
+
 // RecheckDue checks the pending domains that are due, each by exactly one replica, and returns how
 // many this replica checked.
 func (v *Verifier) RecheckDue(ctx context.Context) (int, error) {
@@ -178,6 +182,10 @@ func (v *Verifier) RecheckDue(ctx context.Context) (int, error) {
 	}
 	checked := 0
 	for _, d := range due {
+		// A stopping replica claims nothing more; what is due stays due for the others.
+		if ctx.Err() != nil {
+			return checked, nil
+		}
 		ok, err := v.Store.ClaimCheck(ctx, d.Owner, d.Name, d.NextCheck, now.Add(claimLease))
 		if err != nil {
 			return checked, err
@@ -186,7 +194,12 @@ func (v *Verifier) RecheckDue(ctx context.Context) (int, error) {
 			continue // another replica has it
 		}
 		checked++
-		if _, err := v.Verify(ctx, d.Owner, d.Name, true); err != nil {
+		// A claimed check is finished even when the replica is told to stop: cut short, it would
+		// keep its claim, and no replica would check the domain again for the whole lease.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishBound)
+		_, err = v.Verify(fctx, d.Owner, d.Name, true)
+		cancel()
+		if err != nil {
 			var failure *Failure
 			if !errors.As(err, &failure) && !errors.Is(err, store.ErrClaimed) && !errors.Is(err, store.ErrNotFound) {
 				return checked, err

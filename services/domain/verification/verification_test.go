@@ -256,6 +256,40 @@ func TestBackgroundChecksVerifyWithinTheWindowAndStopAfterIt(t *testing.T) {
 	}
 }
 
+func TestACheckUnderWayWhenTheReplicaStopsIsFinishedAndNothingMoreIsClaimed(t *testing.T) {
+	b := sqlstoretest.Backends()[0]
+	f := newFixture(t, b, 5*time.Second)
+	f.add(t, "companies/acme", "first.example", "tok1")
+	f.add(t, "companies/acme", "second.example", "tok2")
+	f.dns.SetTXT("first.example", "iechor-verification=tok1")
+	f.dns.SetTXT("second.example", "iechor-verification=tok2")
+	f.clock.Advance(time.Minute)
+
+	// The replica is told to stop while its first DNS lookup waits for an answer.
+	f.dns.SetDelay(300 * time.Millisecond)
+	ctx, stop := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, stop)
+	n, err := f.v.RecheckDue(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("RecheckDue cut short = %d, %v; want the one check under way, finished", n, err)
+	}
+	var verified, untouched int
+	for _, name := range []string{"first.example", "second.example"} {
+		d, _ := f.store.Get(context.Background(), "companies/acme", name)
+		switch {
+		case d.State == store.Verified && d.LastAttempt != nil && d.LastAttempt.Automatic:
+			verified++
+		case d.State == store.Pending && d.LastAttempt == nil && !d.NextCheck.After(f.clock.Now()):
+			untouched++ // still due, unclaimed: another replica checks it at once
+		default:
+			t.Errorf("%s after the stop: %+v", name, d)
+		}
+	}
+	if verified != 1 || untouched != 1 {
+		t.Fatalf("%d verified and %d left due; want the check under way finished and the other left to the next replica", verified, untouched)
+	}
+}
+
 func TestJitterStaysWithinTwentyPercent(t *testing.T) {
 	for range 1000 {
 		d := verification.Jitter(time.Hour)
