@@ -5,11 +5,17 @@
 // drivers accept, so that a service writes its queries once. Where the dialects differ (column types,
 // identity columns) a service keeps one migration folder per dialect. Nothing here leaks driver
 // types: callers see *sql.DB and the classification helpers below.
+//
+// Every error that reaches a caller has been classified once, at the driver boundary: when the
+// database cannot be reached or cannot serve (refused or dropped connections, too many connections,
+// a shutdown, a timeout, a locked SQLite file...), it wraps ErrUnavailable, which the error mapping
+// reports as UNAVAILABLE. Nothing here decides what a caller's request deserves beyond that.
 package sqlstore
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -24,7 +30,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -54,10 +60,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	var db *DB
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		sqldb, err := sql.Open("pgx", dsn)
+		connector, err := stdlib.GetDefaultDriver().(driver.DriverContext).OpenConnector(dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
+		sqldb := sql.OpenDB(classifyingConnector{connector})
 		n := opts.MaxOpenConns
 		if n <= 0 {
 			n = 20
@@ -84,10 +91,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		// Every transaction takes the write lock when it begins, so that two writers queue on the
 		// busy timeout instead of failing on a read-to-write upgrade.
 		q.Set("_txlock", "immediate")
-		sqldb, err := sql.Open("sqlite", "file:"+p+"?"+q.Encode())
+		connector, err := sqlite.NewConnector("file:" + p + "?" + q.Encode())
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
+		sqldb := sql.OpenDB(classifyingConnector{connector})
 		sqldb.SetMaxOpenConns(8)
 		db = &DB{DB: sqldb, Dialect: SQLite}
 	default:
