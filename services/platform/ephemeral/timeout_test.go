@@ -76,7 +76,10 @@ func TestAnUnreachableRedisFailsEveryCallWithinTheTimeout(t *testing.T) {
 			return err
 		}},
 		{"get and delete", func(ctx context.Context, s ephemeral.Store) error { _, err := s.GetDelete(ctx, "k"); return err }},
-		{"increment", func(ctx context.Context, s ephemeral.Store) error { _, err := s.Increment(ctx, "k", time.Minute); return err }},
+		{"increment", func(ctx context.Context, s ephemeral.Store) error {
+			_, err := s.Increment(ctx, "k", time.Minute)
+			return err
+		}},
 		{"ping", func(ctx context.Context, s ephemeral.Store) error { return s.Ping(ctx) }},
 	}
 	for _, server := range []struct {
