@@ -2,14 +2,19 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/iechor/sso/services/gateway"
+	"github.com/iechor/sso/services/gateway/ratelimit"
+	"github.com/iechor/sso/services/platform/config"
+	"github.com/iechor/sso/services/platform/ephemeral"
 )
 
 // libraryWords are fragments that only a library writes: none may reach a client.
@@ -132,6 +137,71 @@ func TestARefusedTokenSaysWhyInItsMetadata(t *testing.T) {
 			st := statusOf(t, rec)
 			if rec.Code != 401 || st.Details[0].Reason != tc.reason || st.Details[0].Metadata["problem"] != tc.problem {
 				t.Fatalf("%d %s, want %s with problem %s", rec.Code, rec.Body, tc.reason, tc.problem)
+			}
+		})
+	}
+}
+
+// silentListener accepts connections and never answers: a Redis that hangs.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// With Redis unreachable, a sign-in fails closed within REDIS_TIMEOUT, as UNAVAILABLE with
+// Retry-After (a margin of 200 ms for a loaded machine).
+func TestASignInFailsClosedWithinTheRedisTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name  string
+		addr  string
+		bound time.Duration
+	}{
+		{"a Redis that never answers", silentListener(t), timeout + 200*time.Millisecond},
+		{"a Redis that refuses the connection", deadAddr(t), 100 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEdge(t, gateway.Options{}, func(c *gateway.Config) {
+				c.Ephemeral = ephemeral.Config{RedisURL: config.DSN("redis://" + tc.addr + "/0"), Timeout: timeout, Prefix: "t:"}
+				c.StartPerIP = ratelimit.Limit{Requests: 60, Window: time.Minute}
+			})
+			body := `{"email":"jane@acme.example","client":{"type":"CLIENT_TYPE_HUB"},"returnTo":"https://hub.example/cb","codeChallenge":"` + challenge + `"}`
+			for range 2 {
+				began := time.Now()
+				rec := e.do(httptest.NewRequest("POST", "/v1/login:start", strings.NewReader(body)))
+				took := time.Since(began)
+				t.Logf("refused in %v", took)
+				if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || statusOf(t, rec).Details[0].Reason != "SIGN_IN_UNAVAILABLE" {
+					t.Fatalf("%d %s (Retry-After %q)", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+				}
+				if took > tc.bound {
+					t.Fatalf("refusing took %v, more than %v", took, tc.bound)
+				}
 			}
 		})
 	}
