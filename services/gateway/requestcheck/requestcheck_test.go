@@ -20,11 +20,16 @@ import (
 	"github.com/iechor/sso/services/platform/rpcerror"
 )
 
-func checker(t *testing.T) *Checker {
-	t.Helper()
-	c, err := New(domainv1.File_iechor_sso_domain_v1_domain_proto, provisioningv1.File_iechor_sso_provisioning_v1_directory_proto,
+// apiFiles are the files whose services the edge serves over REST.
+func apiFiles() []protoreflect.FileDescriptor {
+	return []protoreflect.FileDescriptor{domainv1.File_iechor_sso_domain_v1_domain_proto, provisioningv1.File_iechor_sso_provisioning_v1_directory_proto,
 		connectionv1.File_iechor_sso_connection_v1_connection_proto, assertionv1.File_iechor_sso_assertion_v1_assertion_proto,
-		loginv1.File_iechor_sso_login_v1_login_proto)
+		loginv1.File_iechor_sso_login_v1_login_proto}
+}
+
+func checker(t testing.TB) *Checker {
+	t.Helper()
+	c, err := New(apiFiles()...)
 	if err != nil {
 		t.Fatal(err)
 	}
