@@ -177,7 +177,7 @@ func (a *BearerAuthorizer) resourceOf(r *http.Request, principal string) (string
 		id, _, _ := strings.Cut(segs[1], ":") // a custom method on the owner itself
 		id, err := url.PathUnescape(id)
 		if err != nil {
-			return "", refuseInvalidName
+			return "", refuseInvalidName.with("field", "path")
 		}
 		name := kind + "/" + id
 		var o resourcename.Owner

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -82,9 +83,12 @@ func withValidUTF8(next http.Handler) http.Handler {
 			return
 		}
 		e := requestcheck.ErrInvalidUTF8.With("field", field)
-		if field == "path" {
+		switch field {
+		case "path":
 			e = e.WithMessage("The path of the request is not valid UTF-8 once decoded.")
-		} else {
+		case "query":
+			e = e.WithMessage("The name of a query parameter is not valid UTF-8 once decoded.")
+		default:
 			e = e.WithMessage("The query parameter %s is not valid UTF-8 once decoded.", resourcename.Quote(field))
 		}
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
@@ -107,11 +111,16 @@ func invalidUTF8(r *http.Request) string {
 	if err != nil {
 		return "" // a malformed query is refused by whoever reads it
 	}
-	for k, vs := range values {
+	keys := make([]string, 0, len(values))
+	for k := range values {
 		if !utf8.ValidString(k) {
 			return "query"
 		}
-		for _, v := range vs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, v := range values[k] {
 			if !utf8.ValidString(v) {
 				return k
 			}
