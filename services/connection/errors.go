@@ -3,6 +3,7 @@ package connection
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 
 	"google.golang.org/grpc/codes"
@@ -152,6 +153,30 @@ var mappings = []mapped{
 	{ownership.ErrDomainServiceUnavailable, codes.Unavailable, "DOMAIN_SERVICE_UNAVAILABLE", false},
 }
 
+// fetchMessage is what the admin is told of a metadata URL that could not be fetched: the server's
+// answer when it gave one, with our words around it; when the network failed, which way, in words
+// of ours (the network library's name addresses and resolvers).
+func fetchMessage(err error) string {
+	prefix := metadata.ErrFetch.Error() + ": "
+	var dnsErr *net.DNSError
+	var netErr net.Error // *url.Error is one too: a refused dial or redirect comes wrapped in it
+	switch {
+	case errors.As(err, &dnsErr):
+		return prefix + "its host name does not resolve."
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return prefix + "it did not answer in time."
+	case errors.As(err, &netErr):
+		return prefix + "it could not be reached, or it led to an address that is not allowed (https and public addresses only)."
+	}
+	// The server's answer: an error that wraps nothing but ErrFetch carries only our words.
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if errors.Unwrap(e) == metadata.ErrFetch {
+			return e.Error()
+		}
+	}
+	return prefix + "its answer could not be read."
+}
+
 var domainNameErrors = []error{
 	domainname.ErrEmpty, domainname.ErrHasScheme, domainname.ErrHasPath, domainname.ErrWWWPrefix, domainname.ErrIPAddress,
 	domainname.ErrSingleLabel, domainname.ErrPublicSuffix, domainname.ErrFreeEmailProvider, domainname.ErrMalformed,
@@ -179,7 +204,10 @@ func toStatus(err error, field string) error {
 			continue
 		}
 		msg := m.sentinel.Error()
-		if m.detail {
+		switch {
+		case m.sentinel == metadata.ErrFetch:
+			msg = fetchMessage(err)
+		case m.detail:
 			msg = err.Error()
 			if fe != nil {
 				msg = fe.err.Error()
