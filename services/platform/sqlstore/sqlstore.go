@@ -15,7 +15,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -29,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
@@ -52,6 +52,9 @@ type DB struct {
 // Options tune the connection pool.
 type Options struct {
 	MaxOpenConns int // PostgreSQL only; 0 means 20
+	// ConnectTimeout bounds opening one PostgreSQL connection when the URL sets no connect_timeout;
+	// 0 means 5s. Past it, the call that needed the connection fails with ErrUnavailable.
+	ConnectTimeout time.Duration
 }
 
 // Open connects to dsn: postgres://... or postgresql://... for PostgreSQL; sqlite:PATH (or a path
@@ -60,11 +63,18 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	var db *DB
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		connector, err := stdlib.GetDefaultDriver().(driver.DriverContext).OpenConnector(dsn)
+		pc, err := pgx.ParseConfig(dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
-		sqldb := sql.OpenDB(classifyingConnector{connector})
+		// A database host that swallows packets must not hold a call for the kernel's TCP timeout.
+		if pc.ConnectTimeout == 0 {
+			pc.ConnectTimeout = opts.ConnectTimeout
+			if pc.ConnectTimeout <= 0 {
+				pc.ConnectTimeout = 5 * time.Second
+			}
+		}
+		sqldb := sql.OpenDB(classifyingConnector{stdlib.GetConnector(*pc)})
 		n := opts.MaxOpenConns
 		if n <= 0 {
 			n = 20

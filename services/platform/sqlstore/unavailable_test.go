@@ -281,3 +281,13 @@ func TestAStoppedDatabaseComesBackWithoutReopening(t *testing.T) {
 		t.Fatalf("%d rows (%v): the insert refused during the outage must not have happened", n, err)
 	}
 }
+
+func TestOpeningAConnectionIsBoundedWhenTheURLSetsNoTimeout(t *testing.T) {
+	ctx, cancel := quick()
+	defer cancel()
+	start := time.Now()
+	_, err := sqlstore.Open(ctx, "postgres://postgres@"+silentServer(t)+"/test?sslmode=disable", sqlstore.Options{ConnectTimeout: 300 * time.Millisecond})
+	if took := time.Since(start); !sqlstore.IsUnavailable(err) || took > 2*time.Second {
+		t.Fatalf("%v after %v; want ErrUnavailable after about 300 ms", err, took)
+	}
+}
