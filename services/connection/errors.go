@@ -152,6 +152,17 @@ var mappings = []mapped{
 	{ownership.ErrDomainServiceUnavailable, codes.Unavailable, "DOMAIN_SERVICE_UNAVAILABLE", false},
 }
 
+// fetchMessage is what the admin is told of a metadata URL that could not be fetched: the
+// *metadata.FetchError's message, written in our words (what the server answered, or which way the
+// network or the address check refused); never an error's text that could carry a library's words.
+func fetchMessage(err error) string {
+	var fe *metadata.FetchError
+	if errors.As(err, &fe) {
+		return fe.Error()
+	}
+	return metadata.ErrFetch.Error() + "."
+}
+
 var domainNameErrors = []error{
 	domainname.ErrEmpty, domainname.ErrHasScheme, domainname.ErrHasPath, domainname.ErrWWWPrefix, domainname.ErrIPAddress,
 	domainname.ErrSingleLabel, domainname.ErrPublicSuffix, domainname.ErrFreeEmailProvider, domainname.ErrMalformed,
@@ -179,7 +190,10 @@ func toStatus(err error, field string) error {
 			continue
 		}
 		msg := m.sentinel.Error()
-		if m.detail {
+		switch {
+		case m.sentinel == metadata.ErrFetch:
+			msg = fetchMessage(err)
+		case m.detail:
 			msg = err.Error()
 			if fe != nil {
 				msg = fe.err.Error()

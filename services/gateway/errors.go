@@ -2,19 +2,21 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	grpcstatus "google.golang.org/grpc/status"
-
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/iechor/sso/services/platform/rpcerror"
 )
+
+// Every error the edge sends is a google.rpc.Status with an ErrorInfo reason, in words of ours:
+// either a service's typed error, passed through, or one of the edge's own. What a library wrote
+// (grpc-go's transport and marshalling errors, grpc-gateway's parsing errors, Go's) is logged with
+// the request id and replaced by the generic error of its code, which keeps the class.
 
 // httpCodes maps the HTTP statuses the edge produces itself to gRPC codes, so that every JSON error
 // has the google.rpc.Status shape of the errors grpc-gateway forwards.
@@ -26,46 +28,61 @@ var httpCodes = map[int]codes.Code{
 	http.StatusMethodNotAllowed:      codes.Unimplemented,
 	http.StatusRequestEntityTooLarge: codes.InvalidArgument,
 	http.StatusTooManyRequests:       codes.ResourceExhausted,
+	http.StatusInternalServerError:   codes.Internal,
 	http.StatusServiceUnavailable:    codes.Unavailable,
+	http.StatusGatewayTimeout:        codes.DeadlineExceeded,
+}
+
+func codeOf(httpStatus int) codes.Code {
+	if c, ok := httpCodes[httpStatus]; ok {
+		return c
+	}
+	return codes.Unknown
 }
 
 // writeError writes a google.rpc.Status JSON body with an ErrorInfo reason.
 func writeError(w http.ResponseWriter, r *http.Request, httpStatus int, reason, message string) {
-	code, ok := httpCodes[httpStatus]
-	if !ok {
-		code = codes.Unknown
+	writeStatus(w, r, httpStatus, rpcerror.New(codeOf(httpStatus), reason, message))
+}
+
+// writeStatus writes e as a google.rpc.Status JSON body.
+func writeStatus(w http.ResponseWriter, _ *http.Request, httpStatus int, e *rpcerror.Error) {
+	body, err := protojson.Marshal(e.GRPCStatus().Proto())
+	if err != nil {
+		httpStatus = http.StatusInternalServerError
+		body, _ = protojson.Marshal(rpcerror.Internal.GRPCStatus().Proto())
 	}
-	info, _ := anypb.New(&errdetails.ErrorInfo{Reason: reason, Domain: rpcerror.Domain})
-	body, _ := protojson.Marshal(&status.Status{Code: int32(code), Message: message, Details: []*anypb.Any{info}})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(httpStatus)
 	_, _ = w.Write(body)
 }
 
-// errorWithReason is grpc-gateway's error handler with one addition: errors that the edge itself
-// produces (a body that is not valid JSON for the message, a service that cannot be reached) carry
-// no ErrorInfo, so one is added, so that every error a client sees has a reason to switch on.
+// errorWithReason is grpc-gateway's error handler: a typed error (a service's, or the in-process
+// sign-in service's) passes through; anything else is logged and replaced, in rpcerror.ToStatus,
+// by a typed error of the same class.
 func (g *Gateway) errorWithReason(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	// A rate-limited caller learns when to come back, in the header HTTP clients know.
-	if _, _, md := rpcerror.Info(err); md["retry_after_seconds"] != "" {
+	var out error
+	var hse *runtime.HTTPStatusError
+	if errors.As(err, &hse) {
+		// grpc-gateway's own refusal of a path, such as a malformed escape.
+		out = rpcerror.Generic(codeOf(hse.HTTPStatus))
+		g.log.InfoContext(ctx, "request refused by the router", "path", r.URL.Path, "err", err)
+	} else {
+		var logCause bool
+		out, logCause = rpcerror.ToStatus(err)
+		if logCause {
+			code, reason, _ := rpcerror.Info(out)
+			level := slog.LevelWarn
+			if code == codes.Internal {
+				level = slog.LevelError
+			}
+			g.log.Log(ctx, level, "request failed", "path", r.URL.Path, "code", code.String(), "reason", reason, "err", err)
+		}
+	}
+	// A rate-limited caller learns when to come back, in the header HTTP clients know. (Every other
+	// 503 and 504 gets a Retry-After from withRetryAfter.)
+	if _, _, md := rpcerror.Info(out); md["retry_after_seconds"] != "" {
 		w.Header().Set("Retry-After", md["retry_after_seconds"])
 	}
-	st := grpcstatus.Convert(err)
-	if rpcerror.Reason(err) == "" {
-		reason, message := "REQUEST_FAILED", st.Message()
-		switch st.Code() {
-		case codes.InvalidArgument:
-			reason = "INVALID_REQUEST_BODY"
-		case codes.Unavailable:
-			// The transport's message names internal addresses: log it, do not send it.
-			reason, message = "SERVICE_UNAVAILABLE", "A service behind the edge is unavailable; try again shortly."
-			g.log.WarnContext(ctx, "backend unavailable", "path", r.URL.Path, "err", st.Message())
-		case codes.DeadlineExceeded:
-			reason = "DEADLINE_EXCEEDED"
-		case codes.Canceled:
-			reason = "CANCELED"
-		}
-		err = rpcerror.New(st.Code(), reason, message)
-	}
-	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, out)
 }

@@ -28,6 +28,7 @@ import (
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
 	"github.com/iechor/sso/gen/openapi"
 	"github.com/iechor/sso/services/gateway/ratelimit"
+	"github.com/iechor/sso/services/gateway/requestcheck"
 	"github.com/iechor/sso/services/gateway/signin"
 	"github.com/iechor/sso/services/gateway/tokens"
 	"github.com/iechor/sso/services/platform/callmeta"
@@ -143,7 +144,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	ipOf := clientIP(cfg.TrustedProxies)
 	browser := &signin.Browser{Flow: flow, ClientIP: ipOf, MaxACSBytes: cfg.MaxACSBytes}
 
+	checks, err := requestcheck.New(domainv1.File_iechor_sso_domain_v1_domain_proto, provisioningv1.File_iechor_sso_provisioning_v1_directory_proto,
+		connectionv1.File_iechor_sso_connection_v1_connection_proto, assertionv1.File_iechor_sso_assertion_v1_assertion_proto,
+		loginv1.File_iechor_sso_login_v1_login_proto)
+	if err != nil {
+		_ = g.Close()
+		return nil, err
+	}
 	api := runtime.NewServeMux(
+		// A form POST with X-HTTP-Method-Override would be routed as another method than the one
+		// authorized and checked.
+		runtime.WithDisablePathLengthFallback(),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: false, UseProtoNames: false},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
@@ -207,10 +218,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		authz = &BearerAuthorizer{Tokens: g.issuer, Directory: directory, MaxBody: cfg.MaxBodyBytes, Now: opts.Now, Log: log}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", withBodyLimit(cfg.MaxBodyBytes, withAuthorization(authz, api)))
+	mux.Handle("/v1/", withBodyLimit(cfg.MaxBodyBytes, withRequestChecks(checks, withAuthorization(authz, api))))
 	// Signing in is how a caller gets a token: these two are open, and rate-limited instead.
-	mux.Handle("POST /v1/login:start", withBodyLimit(cfg.MaxBodyBytes, api))
-	mux.Handle("POST /v1/login:redeem", withBodyLimit(cfg.MaxBodyBytes, api))
+	mux.Handle("POST /v1/login:start", withBodyLimit(cfg.MaxBodyBytes, withRequestChecks(checks, api)))
+	mux.Handle("POST /v1/login:redeem", withBodyLimit(cfg.MaxBodyBytes, withRequestChecks(checks, api)))
 	browser.Register(mux)
 	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -232,7 +243,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "NOT_FOUND", "No such path.")
 	})
-	g.handler = withRequestID(withSecurityHeaders(withAccessLog(log, withCORS(cfg.HubOrigins, mux))))
+	g.handler = withRequestID(withSecurityHeaders(withAccessLog(log, withRetryAfter(withCORS(cfg.HubOrigins, withValidUTF8(mux))))))
 	return g, nil
 }
 

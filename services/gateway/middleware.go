@@ -4,12 +4,19 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/iechor/sso/services/gateway/requestcheck"
+	"github.com/iechor/sso/services/gateway/signin"
 	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/opaque"
+	"github.com/iechor/sso/services/platform/resourcename"
 )
 
 const requestIDHeader = "X-Request-Id"
@@ -52,6 +59,107 @@ func withBodyLimit(limit int64, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// withRequestChecks refuses, in words of ours, a REST call whose query or body does not have the
+// shape of its RPC, before anything is forwarded.
+func withRequestChecks(c *requestcheck.Checker, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if status, err := c.Check(r); err != nil {
+			writeStatus(w, r, status, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withValidUTF8 refuses a request whose path or query holds text that is not valid UTF-8, on every
+// route, before anything reads it: proto strings must be UTF-8, and what grpc-go says of one that is
+// not must not reach the caller. The API answers JSON; a browser gets a page.
+func withValidUTF8(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		field := invalidUTF8(r)
+		if field == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		e := requestcheck.ErrInvalidUTF8.With("field", field)
+		switch field {
+		case "path":
+			e = e.WithMessage("The path of the request is not valid UTF-8 once decoded.")
+		case "query":
+			e = e.WithMessage("The name of a query parameter is not valid UTF-8 once decoded.")
+		default:
+			e = e.WithMessage("The query parameter %s is not valid UTF-8 once decoded.", resourcename.Quote(field))
+		}
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			writeStatus(w, r, http.StatusBadRequest, e)
+			return
+		}
+		signin.RenderError(w, r, e)
+	})
+}
+
+// invalidUTF8 names what holds invalid UTF-8: "path", a query key, "query" (a key itself), or "".
+func invalidUTF8(r *http.Request) string {
+	if !utf8.ValidString(r.URL.Path) {
+		return "path"
+	}
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "" // a malformed query is refused by whoever reads it
+	}
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		if !utf8.ValidString(k) {
+			return "query"
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, v := range values[k] {
+			if !utf8.ValidString(v) {
+				return k
+			}
+		}
+	}
+	return ""
+}
+
+// unavailableRetryAfter is what the edge tells a client to wait when something behind it is down.
+const unavailableRetryAfter = 5 * time.Second
+
+// withRetryAfter adds Retry-After to every 503 and 504 the edge sends without one: a store or a
+// service that is down, a call that ran out of time. Clients and browsers then know that trying
+// again is the remedy, and when.
+func withRetryAfter(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&retryAfterWriter{ResponseWriter: w}, r)
+	})
+}
+
+type retryAfterWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *retryAfterWriter) WriteHeader(code int) {
+	if !w.wrote && (code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout) && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", strconv.Itoa(int(unavailableRetryAfter.Seconds())))
+	}
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *retryAfterWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *retryAfterWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type statusRecorder struct {
 	http.ResponseWriter

@@ -63,6 +63,10 @@ var statusOfReason = map[string]int{
 	"ACS_UNSUPPORTED_MEDIA_TYPE": http.StatusUnsupportedMediaType,
 }
 
+// RenderError shows err to a person as renderError does; the edge's own checks use it for browser
+// routes.
+func RenderError(w http.ResponseWriter, r *http.Request, err error) { renderError(w, r, err) }
+
 // renderError shows a failure to a person: the seed product's wording where it applies, a generic
 // sentence otherwise, and always the typed reason and the request id as a reference. The check that
 // failed is shown only for an admin's test sign-in; otherwise it is in the connection's error log.
@@ -75,7 +79,7 @@ func renderError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Message = sessionLost
 	case peopleReasons[reason]:
 		p.Message = status.Convert(err).Message()
-	case code == codes.Unavailable:
+	case code == codes.Unavailable, code == codes.DeadlineExceeded:
 		p.Message = "Sign-in is unavailable right now. Try again in a moment."
 		httpStatus = http.StatusServiceUnavailable
 	default:

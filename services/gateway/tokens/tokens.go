@@ -26,11 +26,83 @@ import (
 	"github.com/iechor/sso/services/platform/opaque"
 )
 
-// Errors of Verify.
+// Errors of Verify. Every refusal is a *VerifyError that wraps one of them and names the problem.
 var (
 	ErrInvalidToken = errors.New("invalid access token")
 	ErrExpiredToken = errors.New("expired access token")
 )
+
+// Problem says why a token was refused, in words a client and an operator can act on. Each is
+// safe to tell the caller: none reveals a key or a secret (key ids are public in the JWKS).
+type Problem string
+
+const (
+	Malformed            Problem = "malformed"             // not three base64url segments of JSON
+	UnsupportedAlgorithm Problem = "unsupported_algorithm" // alg is not EdDSA
+	UnknownKeyID         Problem = "unknown_key_id"        // kid is not in the key set (a retired key, or none)
+	BadSignature         Problem = "bad_signature"         // the signature does not verify with the key of its kid
+	WrongIssuer          Problem = "wrong_issuer"          // iss is not this edge
+	WrongAudience        Problem = "wrong_audience"        // aud does not name the audience
+	Expired              Problem = "expired"               // exp has passed (beyond the leeway)
+	NotYetValid          Problem = "not_yet_valid"         // nbf or iat is in the future (beyond the leeway)
+	MissingClaims        Problem = "missing_claims"        // no subject or no expiry
+)
+
+// VerifyError is a refused token.
+type VerifyError struct {
+	Problem Problem
+}
+
+func (e *VerifyError) Error() string { return "access token refused: " + string(e.Problem) }
+
+// Unwrap makes an expired token match ErrExpiredToken and every other refusal ErrInvalidToken.
+func (e *VerifyError) Unwrap() error {
+	if e.Problem == Expired {
+		return ErrExpiredToken
+	}
+	return ErrInvalidToken
+}
+
+// ProblemOf returns the problem of a Verify error, or "".
+func ProblemOf(err error) Problem {
+	var ve *VerifyError
+	if errors.As(err, &ve) {
+		return ve.Problem
+	}
+	return ""
+}
+
+var errUnknownKeyID = errors.New("unknown key id")
+
+// problemOf reads why the jwt library refused a token. Signature and key problems come first: the
+// claims of a token that does not verify say nothing. Of the claim problems, those that no waiting
+// can cure (issuer, audience) come before the times.
+func problemOf(token *jwt.Token, err error) Problem {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return Malformed
+	case errors.Is(err, errUnknownKeyID):
+		return UnknownKeyID
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return UnsupportedAlgorithm // a signing method the library does not know
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		if token != nil && token.Method != nil && token.Method.Alg() != jwt.SigningMethodEdDSA.Alg() {
+			return UnsupportedAlgorithm
+		}
+		return BadSignature
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return WrongIssuer
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return WrongAudience
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return MissingClaims
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Expired
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return NotYetValid
+	}
+	return Malformed
+}
 
 // Key is one signing key.
 type Key struct {
@@ -221,14 +293,14 @@ func (is Issuer) Issue(c Claims) (string, error) {
 }
 
 // Verify checks a token's algorithm, key, signature, issuer, audience and times, and returns its
-// claims.
+// claims. A refusal is a *VerifyError naming the problem.
 func (is Issuer) Verify(token string, now time.Time) (Claims, error) {
 	var claims jwtClaims
 	parsed, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		k, ok := is.Keys.byID[kid]
 		if !ok {
-			return nil, errors.New("unknown key id")
+			return nil, errUnknownKeyID
 		}
 		return k.Public, nil
 	},
@@ -241,13 +313,13 @@ func (is Issuer) Verify(token string, now time.Time) (Claims, error) {
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
 	if err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			return Claims{}, ErrExpiredToken
-		}
-		return Claims{}, ErrInvalidToken
+		return Claims{}, &VerifyError{Problem: problemOf(parsed, err)}
 	}
-	if !parsed.Valid || claims.Subject == "" {
-		return Claims{}, ErrInvalidToken
+	if !parsed.Valid {
+		return Claims{}, &VerifyError{Problem: Malformed}
+	}
+	if claims.Subject == "" {
+		return Claims{}, &VerifyError{Problem: MissingClaims}
 	}
 	return Claims{
 		Subject: claims.Subject, Email: claims.Email, Client: claims.Client, Connection: claims.Connection,

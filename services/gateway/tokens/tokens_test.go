@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func TestThumbprintMatchesRFC8037(t *testing.T) {
@@ -135,5 +137,70 @@ func TestEnsureKeyFileCreatesOnceAndKeepsTheKey(t *testing.T) {
 	b, err := EnsureKeyFile(path)
 	if err != nil || a.SigningKeyID() != b.SigningKeyID() {
 		t.Fatalf("the key changed between starts: %v", err)
+	}
+}
+
+func TestARefusedTokenSaysWhy(t *testing.T) {
+	is := Issuer{Keys: newSet(t, keyPEM(t)), Issuer: "https://sso.example", Audience: "iechor"}
+	good, _ := is.Issue(claims())
+	parts := strings.Split(good, ".")
+	enc := base64.RawURLEncoding.EncodeToString
+	kid := is.Keys.SigningKeyID()
+	signed := func(c jwt.MapClaims) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+		tok.Header["kid"] = kid
+		s, err := tok.SignedString(is.Keys.signing.private)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	hmacSigned := func() string {
+		h := enc([]byte(`{"alg":"HS256","typ":"JWT","kid":"` + kid + `"}`))
+		m := hmac.New(sha256.New, []byte(is.Keys.signing.Public))
+		m.Write([]byte(h + "." + parts[1]))
+		return h + "." + parts[1] + "." + enc(m.Sum(nil))
+	}
+	other := Issuer{Keys: newSet(t, keyPEM(t)), Issuer: "https://sso.example", Audience: "iechor"}
+	foreign, _ := other.Issue(claims())
+	wrongIssuer, _ := Issuer{Keys: is.Keys, Issuer: "https://evil.example", Audience: "iechor"}.Issue(claims())
+	wrongAudience, _ := Issuer{Keys: is.Keys, Issuer: "https://sso.example", Audience: "other"}.Issue(claims())
+	future := claims()
+	future.IssuedAt, future.ExpiresAt = now.Add(time.Hour), now.Add(2*time.Hour)
+	notYet, _ := is.Issue(future)
+	exp := now.Add(time.Hour).Unix()
+	for _, tc := range []struct {
+		name    string
+		token   string
+		at      time.Time
+		problem Problem
+		expired bool
+	}{
+		{"garbage", "not.a.token", now, Malformed, false},
+		{"two segments", "abc.def", now, Malformed, false},
+		{"alg none", enc([]byte(`{"alg":"none","kid":"`+kid+`"}`)) + "." + parts[1] + ".", now, UnsupportedAlgorithm, false},
+		{"HS256 with the public key as secret", hmacSigned(), now, UnsupportedAlgorithm, false},
+		{"an algorithm nobody knows", enc([]byte(`{"alg":"XX512","kid":"`+kid+`"}`)) + "." + parts[1] + "." + parts[2], now, UnsupportedAlgorithm, false},
+		{"a key that is not in the set", foreign, now, UnknownKeyID, false},
+		{"a changed payload", parts[0] + "." + enc([]byte(`{"sub":"users/admin","iss":"https://sso.example","aud":["iechor"],"exp":9999999999}`)) + "." + parts[2], now, BadSignature, false},
+		{"the wrong issuer", wrongIssuer, now, WrongIssuer, false},
+		{"the wrong audience", wrongAudience, now, WrongAudience, false},
+		{"an expired token", good, now.Add(2 * time.Hour), Expired, true},
+		{"a token issued in the future", notYet, now, NotYetValid, false},
+		{"no expiry", signed(jwt.MapClaims{"sub": "users/u", "iss": is.Issuer, "aud": "iechor"}), now, MissingClaims, false},
+		{"no subject", signed(jwt.MapClaims{"iss": is.Issuer, "aud": "iechor", "exp": exp}), now, MissingClaims, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := is.Verify(tc.token, tc.at)
+			if got := ProblemOf(err); got != tc.problem {
+				t.Fatalf("problem %q (%v), want %q", got, err, tc.problem)
+			}
+			if errors.Is(err, ErrExpiredToken) != tc.expired || errors.Is(err, ErrInvalidToken) == tc.expired {
+				t.Fatalf("%v: expired %v, invalid %v", err, errors.Is(err, ErrExpiredToken), errors.Is(err, ErrInvalidToken))
+			}
+		})
+	}
+	if _, err := is.Verify(good, now); err != nil || ProblemOf(err) != "" {
+		t.Fatalf("a good token: %v", err)
 	}
 }

@@ -25,7 +25,7 @@ type Config struct {
 	TLS bool `json:"redis_tls"`
 	// Prefix goes before every key (REDIS_KEY_PREFIX).
 	Prefix string `json:"redis_key_prefix"`
-	// Timeout bounds each operation (REDIS_TIMEOUT).
+	// Timeout bounds each call as a whole, dial included, without retries (REDIS_TIMEOUT).
 	Timeout time.Duration `json:"redis_timeout"`
 	// InProcess is set by EPHEMERAL_STORE=memory: use the in-process store although this service
 	// runs alone. Right only for a single replica.

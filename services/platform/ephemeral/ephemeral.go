@@ -3,8 +3,9 @@
 //
 // Every value has a TTL, and every operation touches exactly one key, so that a Redis Cluster can
 // serve any of them. One-time values are consumed atomically (GetDelete, SetIfAbsent), never by a
-// read followed by a delete. When the backing server cannot be reached, operations fail with
-// ErrUnavailable: callers that protect a security decision (replay checks) must fail closed on it.
+// read followed by a delete. When the backing server cannot be reached or does not answer within
+// the store's timeout, operations fail with ErrUnavailable, once, without retries: callers that
+// protect a security decision (replay checks) must fail closed on it.
 package ephemeral
 
 import (

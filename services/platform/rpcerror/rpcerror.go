@@ -3,8 +3,12 @@
 // Services describe a failure as an *Error: a gRPC code, a reason that clients switch on (sent as
 // google.rpc.ErrorInfo), a message a person can read, and optional metadata. Each service maps its
 // own sentinel errors to *Error in one function; the server interceptor then passes *Error through
-// and turns anything else into INTERNAL with a generic message, logging the cause, so that internal
-// details never reach the wire.
+// and turns anything else into a typed error of ours, logging the cause, so that internal details
+// never reach the wire. Failures that every service shares are mapped here once: a database that
+// cannot serve is UNAVAILABLE (STORE_UNAVAILABLE), never INTERNAL.
+//
+// Nothing here may put a cause's text (a driver's, a library's, another service's untyped message)
+// into a message that leaves the process.
 package rpcerror
 
 import (
@@ -16,6 +20,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/iechor/sso/services/platform/sqlstore/storeerr"
 )
 
 // Domain is the ErrorInfo domain of every reason this suite sends.
@@ -84,9 +90,52 @@ func (e *Error) GRPCStatus() *status.Status {
 // Internal is the error sent for anything a service did not describe.
 var Internal = New(codes.Internal, "INTERNAL", "internal error; the request id in the response locates it in the logs")
 
-// ToStatus turns err into the error a gRPC handler returns: *Error and existing status errors pass
-// through, context errors become CANCELED or DEADLINE_EXCEEDED, and anything else becomes Internal.
-// The second result reports whether err was unexpected, so that the caller logs its cause.
+// StoreUnavailable is the error of every call that failed because the service's database could not
+// be reached or could not serve (sqlstore.ErrUnavailable): an outage, so UNAVAILABLE, never
+// INTERNAL. The edge adds Retry-After.
+var StoreUnavailable = New(codes.Unavailable, "STORE_UNAVAILABLE", "The service's data store cannot be reached right now; try again shortly.")
+
+// generic are the errors sent for a status that carries no ErrorInfo: one raised by a library
+// (grpc-go, grpc-gateway) or passed up from another service untyped. Its code is kept, because the
+// class is still true; its message, written by the library, is not.
+var generic = map[codes.Code]*Error{
+	codes.Canceled:           New(codes.Canceled, "CANCELED", "The request was canceled."),
+	codes.Unknown:            Internal,
+	codes.InvalidArgument:    New(codes.InvalidArgument, "INVALID_REQUEST", "The request is not valid for this call."),
+	codes.DeadlineExceeded:   New(codes.DeadlineExceeded, "DEADLINE_EXCEEDED", "The request ran out of time; try again shortly."),
+	codes.NotFound:           New(codes.NotFound, "NOT_FOUND", "No such resource."),
+	codes.AlreadyExists:      New(codes.AlreadyExists, "ALREADY_EXISTS", "The resource already exists."),
+	codes.PermissionDenied:   New(codes.PermissionDenied, "PERMISSION_DENIED", "This call is not allowed."),
+	codes.ResourceExhausted:  New(codes.ResourceExhausted, "RESOURCE_EXHAUSTED", "The request is too large or too frequent; try again later."),
+	codes.FailedPrecondition: New(codes.FailedPrecondition, "FAILED_PRECONDITION", "The resource is not in a state that allows this call."),
+	codes.Aborted:            New(codes.Aborted, "ABORTED", "The request collided with another change; try again."),
+	codes.OutOfRange:         New(codes.OutOfRange, "OUT_OF_RANGE", "A value is out of range."),
+	codes.Unimplemented:      New(codes.Unimplemented, "UNIMPLEMENTED", "This call is not implemented."),
+	codes.Internal:           Internal,
+	codes.Unavailable:        New(codes.Unavailable, "SERVICE_UNAVAILABLE", "A service is unavailable; try again shortly."),
+	codes.DataLoss:           Internal,
+	codes.Unauthenticated:    New(codes.Unauthenticated, "UNAUTHENTICATED", "The request carries no valid credentials."),
+}
+
+// Generic returns the typed error sent in place of an untyped status of code: the same class, a
+// reason and a message of ours.
+func Generic(code codes.Code) *Error {
+	if e, ok := generic[code]; ok {
+		return e
+	}
+	return Internal
+}
+
+// ToStatus turns err into the error a gRPC handler returns:
+//   - an *Error, and a status that carries an ErrorInfo reason, pass through;
+//   - a database that cannot serve (sqlstore.ErrUnavailable) becomes StoreUnavailable;
+//   - a status without ErrorInfo (a library's, or another service's passed up untyped) keeps its
+//     code and gets the generic reason and message of that code;
+//   - context errors become CANCELED or DEADLINE_EXCEEDED;
+//   - anything else becomes Internal.
+//
+// The second result reports whether the caller must log err's cause: it was not an error the
+// service described (a bug), or it is an outage whose cause the operator needs.
 func ToStatus(err error) (error, bool) {
 	if err == nil {
 		return nil, false
@@ -95,16 +144,31 @@ func ToStatus(err error) (error, bool) {
 	if errors.As(err, &e) {
 		return e, false
 	}
-	if _, ok := status.FromError(err); ok {
-		return err, false
+	if errors.Is(err, storeerr.ErrUnavailable) {
+		return StoreUnavailable, true
+	}
+	if st, ok := status.FromError(err); ok {
+		if reasonOf(st) != "" {
+			return err, false
+		}
+		return Generic(st.Code()), true
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
-		return New(codes.Canceled, "CANCELED", "the request was canceled"), false
+		return Generic(codes.Canceled), false
 	case errors.Is(err, context.DeadlineExceeded):
-		return New(codes.DeadlineExceeded, "DEADLINE_EXCEEDED", "the request ran out of time"), false
+		return Generic(codes.DeadlineExceeded), false
 	}
 	return Internal, true
+}
+
+func reasonOf(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
 }
 
 // Info returns the code, the ErrorInfo reason and the metadata of an error received from a gRPC call

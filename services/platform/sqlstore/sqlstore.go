@@ -5,6 +5,11 @@
 // drivers accept, so that a service writes its queries once. Where the dialects differ (column types,
 // identity columns) a service keeps one migration folder per dialect. Nothing here leaks driver
 // types: callers see *sql.DB and the classification helpers below.
+//
+// Every error that reaches a caller has been classified once, at the driver boundary: when the
+// database cannot be reached or cannot serve (refused or dropped connections, too many connections,
+// a shutdown, a timeout, a locked SQLite file...), it wraps ErrUnavailable, which the error mapping
+// reports as UNAVAILABLE. Nothing here decides what a caller's request deserves beyond that.
 package sqlstore
 
 import (
@@ -23,8 +28,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -46,6 +52,9 @@ type DB struct {
 // Options tune the connection pool.
 type Options struct {
 	MaxOpenConns int // PostgreSQL only; 0 means 20
+	// ConnectTimeout bounds opening one PostgreSQL connection when the URL sets no connect_timeout;
+	// 0 means 5s. Past it, the call that needed the connection fails with ErrUnavailable.
+	ConnectTimeout time.Duration
 }
 
 // Open connects to dsn: postgres://... or postgresql://... for PostgreSQL; sqlite:PATH (or a path
@@ -54,10 +63,18 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	var db *DB
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		sqldb, err := sql.Open("pgx", dsn)
+		pc, err := pgx.ParseConfig(dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
+		// A database host that swallows packets must not hold a call for the kernel's TCP timeout.
+		if pc.ConnectTimeout == 0 {
+			pc.ConnectTimeout = opts.ConnectTimeout
+			if pc.ConnectTimeout <= 0 {
+				pc.ConnectTimeout = 5 * time.Second
+			}
+		}
+		sqldb := sql.OpenDB(classifyingConnector{stdlib.GetConnector(*pc)})
 		n := opts.MaxOpenConns
 		if n <= 0 {
 			n = 20
@@ -84,10 +101,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		// Every transaction takes the write lock when it begins, so that two writers queue on the
 		// busy timeout instead of failing on a read-to-write upgrade.
 		q.Set("_txlock", "immediate")
-		sqldb, err := sql.Open("sqlite", "file:"+p+"?"+q.Encode())
+		connector, err := sqlite.NewConnector("file:" + p + "?" + q.Encode())
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
+		sqldb := sql.OpenDB(classifyingConnector{connector})
 		sqldb.SetMaxOpenConns(8)
 		db = &DB{DB: sqldb, Dialect: SQLite}
 	default:
