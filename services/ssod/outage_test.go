@@ -1,9 +1,7 @@
 package ssod_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,28 +11,6 @@ import (
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 	"github.com/iechor/sso/services/provisioning"
 )
-
-// callWithHeaders is call that also returns the response headers.
-func (r *running) callWithHeaders(t testing.TB, token, method, path, body string) (reply, http.Header) {
-	t.Helper()
-	req, err := http.NewRequest(method, r.base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	out := reply{status: resp.StatusCode, raw: string(raw)}
-	_ = json.Unmarshal(raw, &out.body)
-	return out, resp.Header
-}
 
 // A PostgreSQL database that refuses connections and ends those it has is an outage: every call
 // that needs it answers 503 UNAVAILABLE with the reason STORE_UNAVAILABLE and Retry-After, writes

@@ -514,19 +514,7 @@ func TestASignInInFlightWhenTheSuiteStopsIsCompleted(t *testing.T) {
 	p := prepareSignIns(t, w, 1)[0]
 	time.Sleep(300 * time.Millisecond) // three cache lifetimes
 
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	lock, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback()
-	if _, err := lock.Exec("LOCK TABLE connections IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	db, lock := lockTable(t, dsn, "connections")
 	answer := make(chan acsResult, 1)
 	go func() { answer <- postToACS(noRedirects(nil), p) }()
 	// The post is in flight once the connection service waits for the lock.
@@ -552,6 +540,26 @@ func TestASignInInFlightWhenTheSuiteStopsIsCompleted(t *testing.T) {
 }
 
 // waitForLockWaiter returns once a backend of the database waits for a lock on table.
+// lockTable holds an exclusive lock on table until the test ends or the transaction is rolled back:
+// whatever needs the table waits. It returns the database to watch the waiters on, and the lock.
+func lockTable(t testing.TB, dsn, table string) (*sql.DB, *sql.Tx) {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	lock, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lock.Rollback() })
+	if _, err := lock.Exec("LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	return db, lock
+}
+
 func waitForLockWaiter(t testing.TB, db *sql.DB, table string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -614,19 +622,7 @@ func TestTheAuditEventOfAChangeFinishedDuringTheStopReachesProvisioning(t *testi
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	lock, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback()
-	if _, err := lock.Exec("LOCK TABLE connections IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	db, lock := lockTable(t, dsn, "connections")
 	updated := make(chan error, 1)
 	go func() {
 		_, err := connections.UpdateConnection(callmeta.WithActor(context.Background(), "users/renamer"), &connectionv1.UpdateConnectionRequest{

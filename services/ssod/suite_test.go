@@ -79,7 +79,8 @@ type reply struct {
 	raw    string
 }
 
-func (r *running) call(t testing.TB, token, method, path, body string) reply {
+// callWithHeaders calls the edge as a client would and returns the answer and its headers.
+func (r *running) callWithHeaders(t testing.TB, token, method, path, body string) (reply, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(method, r.base+path, strings.NewReader(body))
 	if err != nil {
@@ -97,6 +98,12 @@ func (r *running) call(t testing.TB, token, method, path, body string) reply {
 	raw, _ := io.ReadAll(resp.Body)
 	out := reply{status: resp.StatusCode, raw: string(raw)}
 	_ = json.Unmarshal(raw, &out.body)
+	return out, resp.Header
+}
+
+func (r *running) call(t testing.TB, token, method, path, body string) reply {
+	t.Helper()
+	out, _ := r.callWithHeaders(t, token, method, path, body)
 	return out
 }
 
