@@ -64,9 +64,10 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s); FUZZ=FuzzName ru
 	done
 
 .PHONY: lint
-lint: $(BUF) $(GOOGLEAPIS) ## gofmt, go vet and buf lint.
+lint: $(BUF) $(GOOGLEAPIS) ## gofmt, go vet over the workspace, every module on its own (tools/check-modules.sh), buf lint.
 	@unformatted=$$(gofmt -l services gen tools); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet $(PKGS)
+	tools/check-modules.sh
 	$(BUF) lint proto
 
 .PHONY: generate

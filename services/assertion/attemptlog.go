@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/iechor/sso/services/assertion/store"
+	"github.com/iechor/sso/services/assertion/internal/store"
 	"github.com/iechor/sso/services/platform/metrics"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/iechor/sso/services/assertion/store"
+	"github.com/iechor/sso/services/assertion/internal/store"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/sqlstore"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"

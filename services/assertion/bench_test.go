@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	assertionv1 "github.com/iechor/sso/gen/iechor/sso/assertion/v1"
-	"github.com/iechor/sso/services/assertion/fixtures"
-	"github.com/iechor/sso/services/assertion/replay"
+	"github.com/iechor/sso/services/assertion/internal/fixtures"
+	"github.com/iechor/sso/services/assertion/internal/replay"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 )

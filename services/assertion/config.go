@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/iechor/sso/services/assertion/connections"
+	"github.com/iechor/sso/services/assertion/internal/connections"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/mtls"

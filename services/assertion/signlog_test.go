@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	assertionv1 "github.com/iechor/sso/gen/iechor/sso/assertion/v1"
-	"github.com/iechor/sso/services/assertion/fixtures"
-	"github.com/iechor/sso/services/assertion/replay"
+	"github.com/iechor/sso/services/assertion/internal/fixtures"
+	"github.com/iechor/sso/services/assertion/internal/replay"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/ephemeral/ephemeraltest"
 	"github.com/iechor/sso/services/platform/rpcerror"

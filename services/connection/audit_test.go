@@ -7,7 +7,7 @@ import (
 	"time"
 
 	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
-	"github.com/iechor/sso/services/connection/audit"
+	"github.com/iechor/sso/services/connection/internal/audit"
 	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 )
@@ -16,7 +16,7 @@ func TestAnOutageOfProvisioningDelaysAuditEventsAndLosesNone(t *testing.T) {
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		e := newEnv(t, b)
 		asJane := callmeta.WithActor(ctx, "users/jane")
-		r, err := e.client.CreateConnection(asJane, &connectionv1.CreateConnectionRequest{Parent: "companies/acme", Connection: samlFromMetadata(t, "metadata/testdata/okta.xml")})
+		r, err := e.client.CreateConnection(asJane, &connectionv1.CreateConnectionRequest{Parent: "companies/acme", Connection: samlFromMetadata(t, "internal/metadata/testdata/okta.xml")})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,13 +13,13 @@ import (
 	"unicode/utf8"
 
 	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
-	"github.com/iechor/sso/services/connection/certs"
-	"github.com/iechor/sso/services/connection/mapping"
-	"github.com/iechor/sso/services/connection/metadata"
-	"github.com/iechor/sso/services/connection/seal"
-	"github.com/iechor/sso/services/connection/secureurl"
-	"github.com/iechor/sso/services/connection/store"
-	"github.com/iechor/sso/services/domain/domainname"
+	"github.com/iechor/sso/services/connection/internal/certs"
+	"github.com/iechor/sso/services/connection/internal/mapping"
+	"github.com/iechor/sso/services/connection/internal/metadata"
+	"github.com/iechor/sso/services/connection/internal/seal"
+	"github.com/iechor/sso/services/connection/internal/secureurl"
+	"github.com/iechor/sso/services/connection/internal/store"
+	"github.com/iechor/sso/services/platform/domainname"
 	"github.com/iechor/sso/services/platform/resourcename"
 )
 

@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iechor/sso/services/connection/seal"
-	"github.com/iechor/sso/services/connection/secureurl"
+	"github.com/iechor/sso/services/connection/internal/seal"
+	"github.com/iechor/sso/services/connection/internal/secureurl"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/mtls"
 	"github.com/iechor/sso/services/platform/outbound"

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/iechor/sso/services/connection"
-	"github.com/iechor/sso/services/connection/seal"
+	"github.com/iechor/sso/services/connection/internal/seal"
 	"github.com/iechor/sso/services/platform/config"
 )
 

@@ -10,9 +10,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
-	"github.com/iechor/sso/services/connection/certs"
-	"github.com/iechor/sso/services/connection/mapping"
-	"github.com/iechor/sso/services/connection/store"
+	"github.com/iechor/sso/services/connection/internal/certs"
+	"github.com/iechor/sso/services/connection/internal/mapping"
+	"github.com/iechor/sso/services/connection/internal/store"
 )
 
 // CodeNoEmailAttribute warns that the imported IdP metadata promises no email where the mapping

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/iechor/sso/services/connection/seal"
+	"github.com/iechor/sso/services/connection/internal/seal"
 	"github.com/iechor/sso/services/platform/config"
 )
 

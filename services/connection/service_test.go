@@ -20,10 +20,10 @@ import (
 
 	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
 	"github.com/iechor/sso/services/connection"
-	"github.com/iechor/sso/services/connection/certs"
-	"github.com/iechor/sso/services/connection/certs/certstest"
-	"github.com/iechor/sso/services/connection/metadata"
-	"github.com/iechor/sso/services/connection/seal"
+	"github.com/iechor/sso/services/connection/internal/certs"
+	"github.com/iechor/sso/services/connection/internal/certs/certstest"
+	"github.com/iechor/sso/services/connection/internal/metadata"
+	"github.com/iechor/sso/services/connection/internal/seal"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/rpcerror"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
@@ -52,7 +52,7 @@ func TestASAMLConnectionFromMetadataServesSignIn(t *testing.T) {
 		c := e.client
 
 		created, err := c.CreateConnection(ctx, &connectionv1.CreateConnectionRequest{
-			Parent: "companies/acme", Connection: samlFromMetadata(t, "metadata/testdata/okta.xml", "Example.COM"),
+			Parent: "companies/acme", Connection: samlFromMetadata(t, "internal/metadata/testdata/okta.xml", "Example.COM"),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -194,7 +194,7 @@ func TestASAMLConnectionFromMetadataServesSignIn(t *testing.T) {
 				t.Fatalf("policy after deletion %v, %v", p, err)
 			}
 			rivalOwned, err := c.CreateConnection(ctx, &connectionv1.CreateConnectionRequest{
-				Parent: "companies/acme", Connection: samlFromMetadata(t, "metadata/testdata/okta.xml", "example.com"),
+				Parent: "companies/acme", Connection: samlFromMetadata(t, "internal/metadata/testdata/okta.xml", "example.com"),
 			})
 			if err != nil || rivalOwned.GetConnection().GetName() == conn.GetName() {
 				t.Fatalf("a new connection on the freed domain: %v, %v", rivalOwned, err)
@@ -249,17 +249,17 @@ func TestBadInputIsRefusedWithATypedReasonAndNothingIsWritten(t *testing.T) {
 		{"an invalid certificate", "companies/acme", saml(func(c *connectionv1.Connection) { c.Saml.IdpCertificates = []string{good.PEM, "MIIBogus"} }), codes.InvalidArgument, "INVALID_CERTIFICATE", "saml.idp_certificates[1]"},
 		{"only expired certificates", "companies/acme", saml(func(c *connectionv1.Connection) { c.Saml.IdpCertificates = []string{expired.PEM} }), codes.InvalidArgument, "CERTIFICATES_EXPIRED", "saml.idp_certificates[0]"},
 		{"metadata with a DTD", "companies/acme", saml(func(c *connectionv1.Connection) {
-			c.Saml.IdpMetadataXml = readFile(t, "metadata/testdata/hostile/billion-laughs.xml")
+			c.Saml.IdpMetadataXml = readFile(t, "internal/metadata/testdata/hostile/billion-laughs.xml")
 		}), codes.InvalidArgument, "METADATA_HAS_DTD", "saml.idp_metadata_xml"},
 		{"metadata without a signing key", "companies/acme", saml(func(c *connectionv1.Connection) {
-			c.Saml.IdpMetadataXml = readFile(t, "metadata/testdata/hostile/no-signing-key.xml")
+			c.Saml.IdpMetadataXml = readFile(t, "internal/metadata/testdata/hostile/no-signing-key.xml")
 		}), codes.InvalidArgument, "METADATA_NO_SIGNING_KEY", "saml.idp_metadata_xml"},
 		{"metadata without an identity provider", "companies/acme", saml(func(c *connectionv1.Connection) {
-			c.Saml.IdpMetadataXml = readFile(t, "metadata/testdata/hostile/no-idp-descriptor.xml")
+			c.Saml.IdpMetadataXml = readFile(t, "internal/metadata/testdata/hostile/no-idp-descriptor.xml")
 		}), codes.InvalidArgument, "METADATA_NO_IDP_DESCRIPTOR", "saml.idp_metadata_xml"},
 		{"garbage metadata", "companies/acme", saml(func(c *connectionv1.Connection) { c.Saml.IdpMetadataXml = "{}" }), codes.InvalidArgument, "METADATA_MALFORMED", "saml.idp_metadata_xml"},
 		{"metadata both inline and by URL", "companies/acme", saml(func(c *connectionv1.Connection) {
-			c.Saml.IdpMetadataXml, c.Saml.IdpMetadataUrl = readFile(t, "metadata/testdata/okta.xml"), "https://idp.example.com/md"
+			c.Saml.IdpMetadataXml, c.Saml.IdpMetadataUrl = readFile(t, "internal/metadata/testdata/okta.xml"), "https://idp.example.com/md"
 		}), codes.InvalidArgument, "METADATA_CONFLICT", "saml.idp_metadata_url"},
 		{"a metadata URL over http", "companies/acme", saml(func(c *connectionv1.Connection) { c.Saml.IdpMetadataUrl = "http://idp.example.com/md" }), codes.InvalidArgument, "INSECURE_URL", "saml.idp_metadata_url"},
 		{"a clock skew over 180 seconds", "companies/acme", saml(func(c *connectionv1.Connection) { c.Saml.ClockSkewSeconds = 181 }), codes.InvalidArgument, "INVALID_CLOCK_SKEW", "saml.clock_skew_seconds"},
@@ -359,7 +359,7 @@ func TestUpdatesFollowTheFieldMask(t *testing.T) {
 	e.verify("companies/acme", "example.com")
 	e.verify("companies/acme", "example.org")
 	created, err := e.client.CreateConnection(ctx, &connectionv1.CreateConnectionRequest{
-		Parent: "companies/acme", Connection: samlFromMetadata(t, "metadata/testdata/adfs.xml", "example.com"),
+		Parent: "companies/acme", Connection: samlFromMetadata(t, "internal/metadata/testdata/adfs.xml", "example.com"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -441,7 +441,7 @@ func TestUpdatesFollowTheFieldMask(t *testing.T) {
 	})
 
 	t.Run("new metadata replaces the IdP side", func(t *testing.T) {
-		c, err := update(&connectionv1.Connection{Saml: &connectionv1.SamlConfig{IdpMetadataXml: readFile(t, "metadata/testdata/google-workspace.xml")}}, "saml.idp_metadata_xml")
+		c, err := update(&connectionv1.Connection{Saml: &connectionv1.SamlConfig{IdpMetadataXml: readFile(t, "internal/metadata/testdata/google-workspace.xml")}}, "saml.idp_metadata_xml")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,7 +452,7 @@ func TestUpdatesFollowTheFieldMask(t *testing.T) {
 }
 
 func TestMetadataIsFetchedFromAURL(t *testing.T) {
-	okta := readFile(t, "metadata/testdata/okta.xml")
+	okta := readFile(t, "internal/metadata/testdata/okta.xml")
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/app/metadata" {
 			http.NotFound(w, r)
@@ -568,7 +568,7 @@ func TestOIDCConnectionsKeepTheirSecretSealed(t *testing.T) {
 
 func TestServiceProviderKeysRotateWithAnOverlap(t *testing.T) {
 	e := newEnv(t, sqlstoretest.Backends()[0])
-	r, err := e.client.CreateConnection(ctx, &connectionv1.CreateConnectionRequest{Parent: "companies/acme", Connection: samlFromMetadata(t, "metadata/testdata/okta.xml")})
+	r, err := e.client.CreateConnection(ctx, &connectionv1.CreateConnectionRequest{Parent: "companies/acme", Connection: samlFromMetadata(t, "internal/metadata/testdata/okta.xml")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,14 +633,14 @@ func TestWarningsAreRecomputedAsTimePasses(t *testing.T) {
 	}
 
 	t.Run("metadata that advertises no email warns until the mapping names one it advertises", func(t *testing.T) {
-		r, err := e.client.CreateConnection(ctx, &connectionv1.CreateConnectionRequest{Parent: "companies/acme", Connection: samlFromMetadata(t, "metadata/testdata/entra-id.xml")})
+		r, err := e.client.CreateConnection(ctx, &connectionv1.CreateConnectionRequest{Parent: "companies/acme", Connection: samlFromMetadata(t, "internal/metadata/testdata/entra-id.xml")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if w := codesOf(r.GetConnection()); w != "NO_EMAIL_ATTRIBUTE@attribute_mapping.email" {
 			t.Fatalf("warnings %s", w)
 		}
-		adfs, err := e.client.CreateConnection(ctx, &connectionv1.CreateConnectionRequest{Parent: "companies/acme", Connection: samlFromMetadata(t, "metadata/testdata/adfs.xml")})
+		adfs, err := e.client.CreateConnection(ctx, &connectionv1.CreateConnectionRequest{Parent: "companies/acme", Connection: samlFromMetadata(t, "internal/metadata/testdata/adfs.xml")})
 		if err != nil || codesOf(adfs.GetConnection()) != "" {
 			t.Fatalf("ADFS advertises its email claim: %v, %v", codesOf(adfs.GetConnection()), err)
 		}

@@ -17,7 +17,7 @@ import (
 // createActive makes an active SAML connection of owner on domains.
 func (e *env) createActive(owner, display string, enforce bool, state connectionv1.ConnectionState, domains ...string) string {
 	e.t.Helper()
-	c := samlFromMetadata(e.t, "metadata/testdata/okta.xml", domains...)
+	c := samlFromMetadata(e.t, "internal/metadata/testdata/okta.xml", domains...)
 	c.DisplayName, c.EnforceSso, c.State = display, enforce, state
 	if owner != "companies/acme" {
 		c.Organizations = nil

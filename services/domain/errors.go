@@ -6,9 +6,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	"github.com/iechor/sso/services/domain/domainname"
-	"github.com/iechor/sso/services/domain/store"
-	"github.com/iechor/sso/services/domain/verification"
+	"github.com/iechor/sso/services/domain/internal/store"
+	"github.com/iechor/sso/services/domain/internal/verification"
+	"github.com/iechor/sso/services/platform/domainname"
 	"github.com/iechor/sso/services/platform/paging"
 	"github.com/iechor/sso/services/platform/resourcename"
 	"github.com/iechor/sso/services/platform/rpcerror"

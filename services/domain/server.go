@@ -8,9 +8,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
-	"github.com/iechor/sso/services/domain/domainname"
-	"github.com/iechor/sso/services/domain/store"
-	"github.com/iechor/sso/services/domain/verification"
+	"github.com/iechor/sso/services/domain/internal/store"
+	"github.com/iechor/sso/services/domain/internal/verification"
+	"github.com/iechor/sso/services/platform/domainname"
 	"github.com/iechor/sso/services/platform/opaque"
 	"github.com/iechor/sso/services/platform/paging"
 	"github.com/iechor/sso/services/platform/resourcename"

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
-	"github.com/iechor/sso/services/domain/dns"
-	"github.com/iechor/sso/services/domain/store"
-	"github.com/iechor/sso/services/domain/verification"
+	"github.com/iechor/sso/services/domain/internal/dns"
+	"github.com/iechor/sso/services/domain/internal/store"
+	"github.com/iechor/sso/services/domain/internal/verification"
 	"github.com/iechor/sso/services/platform/grpcserver"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"

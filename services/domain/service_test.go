@@ -13,8 +13,8 @@ import (
 
 	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
 	"github.com/iechor/sso/services/domain"
-	"github.com/iechor/sso/services/domain/dns/dnstest"
 	"github.com/iechor/sso/services/platform/config"
+	"github.com/iechor/sso/services/platform/dnstest"
 	"github.com/iechor/sso/services/platform/grpcserver/grpcservertest"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/rpcerror"

@@ -16,7 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
-	"github.com/iechor/sso/services/gateway/tokens"
+	"github.com/iechor/sso/services/gateway/internal/tokens"
 	"github.com/iechor/sso/services/platform/resourcename"
 	"github.com/iechor/sso/services/platform/rpcerror"
 )

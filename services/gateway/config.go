@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iechor/sso/services/gateway/ratelimit"
+	"github.com/iechor/sso/services/gateway/internal/ratelimit"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/mtls"

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/iechor/sso/services/gateway"
-	"github.com/iechor/sso/services/gateway/ratelimit"
+	"github.com/iechor/sso/services/gateway/internal/ratelimit"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/ephemeral"
 )

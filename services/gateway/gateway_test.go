@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/iechor/sso/services/gateway"
-	"github.com/iechor/sso/services/gateway/tokens"
+	"github.com/iechor/sso/services/gateway/internal/tokens"
 	"github.com/iechor/sso/services/platform/logging"
 )
 

@@ -11,8 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/iechor/sso/services/gateway/requestcheck"
-	"github.com/iechor/sso/services/gateway/signin"
+	"github.com/iechor/sso/services/gateway/internal/requestcheck"
+	"github.com/iechor/sso/services/gateway/internal/signin"
 	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/opaque"

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/iechor/sso/services/platform/sqlstore"
-	"github.com/iechor/sso/services/provisioning/directory"
-	"github.com/iechor/sso/services/provisioning/store"
+	"github.com/iechor/sso/services/provisioning/internal/directory"
+	"github.com/iechor/sso/services/provisioning/internal/store"
 )
 
 // BootstrapRequest asks for the first company or organization and its owner.

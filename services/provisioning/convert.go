@@ -6,8 +6,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
-	"github.com/iechor/sso/services/provisioning/directory"
-	"github.com/iechor/sso/services/provisioning/store"
+	"github.com/iechor/sso/services/provisioning/internal/directory"
+	"github.com/iechor/sso/services/provisioning/internal/store"
 )
 
 func ts(t time.Time) *timestamppb.Timestamp {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/iechor/sso/services/platform/paging"
 	"github.com/iechor/sso/services/platform/rpcerror"
-	"github.com/iechor/sso/services/provisioning/directory"
-	"github.com/iechor/sso/services/provisioning/jit"
+	"github.com/iechor/sso/services/provisioning/internal/directory"
+	"github.com/iechor/sso/services/provisioning/internal/jit"
 )
 
 // errUnsupportedAction means CheckAccess was asked about an action it does not know.

@@ -10,7 +10,7 @@ import (
 	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/paging"
 	"github.com/iechor/sso/services/platform/resourcename"
-	"github.com/iechor/sso/services/provisioning/directory"
+	"github.com/iechor/sso/services/provisioning/internal/directory"
 )
 
 // actorFrom reads who acts from the call's metadata (callmeta.ActorKey): users/{id} (the REST edge

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
-	"github.com/iechor/sso/services/provisioning/jit"
+	"github.com/iechor/sso/services/provisioning/internal/jit"
 )
 
 // provisioningServer implements ProvisioningService; the rules live in the jit package.

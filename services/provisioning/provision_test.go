@@ -11,7 +11,7 @@ import (
 
 	pb "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
-	"github.com/iechor/sso/services/provisioning/jit"
+	"github.com/iechor/sso/services/provisioning/internal/jit"
 )
 
 // world is one company for one rule: a verified domain, a connection, covered organizations eng

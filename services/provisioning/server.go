@@ -7,8 +7,8 @@ import (
 
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
 	"github.com/iechor/sso/services/platform/resourcename"
-	"github.com/iechor/sso/services/provisioning/directory"
-	"github.com/iechor/sso/services/provisioning/store"
+	"github.com/iechor/sso/services/provisioning/internal/directory"
+	"github.com/iechor/sso/services/provisioning/internal/store"
 )
 
 // directoryServer implements DirectoryService: it parses names, masks and pages, calls the

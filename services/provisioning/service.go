@@ -16,10 +16,10 @@ import (
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/platform/sqlstore"
-	"github.com/iechor/sso/services/provisioning/directory"
-	"github.com/iechor/sso/services/provisioning/domainlookup"
-	"github.com/iechor/sso/services/provisioning/jit"
-	"github.com/iechor/sso/services/provisioning/store"
+	"github.com/iechor/sso/services/provisioning/internal/directory"
+	"github.com/iechor/sso/services/provisioning/internal/domainlookup"
+	"github.com/iechor/sso/services/provisioning/internal/jit"
+	"github.com/iechor/sso/services/provisioning/internal/store"
 )
 
 // Service is a running provisioning service: its store, its connection to the domain service and

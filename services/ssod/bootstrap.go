@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/iechor/sso/services/gateway"
-	"github.com/iechor/sso/services/gateway/tokens"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/provisioning"
 )
@@ -63,13 +62,6 @@ func Bootstrap(ctx context.Context, cfg Config, base string, req provisioning.Bo
 	if err != nil {
 		return res, "", err
 	}
-	keys, err := tokens.LoadKeySet(cfg.Gateway.SigningKeysFile)
-	if err != nil {
-		return res, "", err
-	}
-	now := time.Now()
-	token, err := tokens.Issuer{Keys: keys, Issuer: base, Audience: gateway.Audience}.Issue(tokens.Claims{
-		Subject: res.Owner, Email: res.OwnerEmail, Client: "bootstrap", IssuedAt: now, ExpiresAt: now.Add(ttl),
-	})
+	token, err := gateway.IssueBootstrapToken(cfg.Gateway.SigningKeysFile, base, res.Owner, res.OwnerEmail, time.Now(), ttl)
 	return res, token, err
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iechor/sso/services/domain/dns/dnstest"
+	"github.com/iechor/sso/services/platform/dnstest"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 	"github.com/iechor/sso/services/provisioning"
 )

@@ -15,7 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/iechor/sso/services/domain/dns/dnstest"
+	"github.com/iechor/sso/services/platform/dnstest"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/opaque"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"

@@ -16,7 +16,6 @@ import (
 	"github.com/iechor/sso/services/connection"
 	"github.com/iechor/sso/services/domain"
 	"github.com/iechor/sso/services/gateway"
-	"github.com/iechor/sso/services/gateway/tokens"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/grpcclient"
 	"github.com/iechor/sso/services/platform/logging"
@@ -79,7 +78,7 @@ func TestEachServiceAloneDrainsBeforeItStops(t *testing.T) {
 				t.Fatal(err)
 			}
 			signingKeys := filepath.Join(dir, "signing-keys.pem")
-			if _, err := tokens.EnsureKeyFile(signingKeys); err != nil {
+			if err := gateway.EnsureSigningKeyFile(signingKeys); err != nil {
 				t.Fatal(err)
 			}
 			env := map[string]string{

@@ -24,7 +24,6 @@ import (
 	"github.com/iechor/sso/services/connection"
 	"github.com/iechor/sso/services/domain"
 	"github.com/iechor/sso/services/gateway"
-	"github.com/iechor/sso/services/gateway/tokens"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
@@ -113,7 +112,7 @@ func LoadConfig(lookup config.Lookup) (Config, error) {
 	}
 	if !set("GATEWAY_SIGNING_KEYS_FILE") {
 		path := filepath.Join(dataDir, "signing-keys.pem")
-		if _, err := tokens.EnsureKeyFile(path); err != nil {
+		if err := gateway.EnsureSigningKeyFile(path); err != nil {
 			return Config{}, fmt.Errorf("development signing key: %w", err)
 		}
 		defaults["GATEWAY_SIGNING_KEYS_FILE"] = path

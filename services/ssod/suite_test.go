@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iechor/sso/services/domain/dns/dnstest"
 	"github.com/iechor/sso/services/gateway"
 	"github.com/iechor/sso/services/platform/config"
+	"github.com/iechor/sso/services/platform/dnstest"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 	"github.com/iechor/sso/services/provisioning"

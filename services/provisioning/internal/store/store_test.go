@@ -1,0 +1,22 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
+	"github.com/iechor/sso/services/provisioning/internal/store"
+	"github.com/iechor/sso/services/provisioning/internal/store/storetest"
+)
+
+func TestSQLStoreConformance(t *testing.T) {
+	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
+		storetest.Run(t, func(t *testing.T) store.Store {
+			s, err := store.NewSQL(context.Background(), b.Open(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		})
+	})
+}
