@@ -1,0 +1,57 @@
+package gateway_test
+
+import (
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/iechor/sso/services/gateway"
+	"github.com/iechor/sso/services/platform/tracing"
+)
+
+func TestATracedEdgeAnswersWithItsTraceIDAsTheRequestID(t *testing.T) {
+	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	for _, tc := range []struct {
+		name, path, callerID string
+		wantSpan             string
+	}{
+		{"an API call without an id of its own", "/v1/companies/acme/domains", "", "GET /v1/"},
+		{"an API call that sends its own id keeps it beside the trace", "/v1/companies/acme/domains", "abc-123", "GET /v1/"},
+		{"a browser page", "/sso/c/conn_nope", "", "GET /sso/c/{connection}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := tracetest.NewInMemoryExporter()
+			e := newEdge(t, gateway.Options{Tracing: tracing.Exporting(exp).Component("gateway")})
+			req := httptest.NewRequest("GET", tc.path, nil)
+			if tc.callerID != "" {
+				req.Header.Set("X-Request-Id", tc.callerID)
+			}
+			rec := e.do(req)
+			id := rec.Header().Get("X-Request-Id")
+			var root *tracetest.SpanStub
+			for _, s := range exp.GetSpans() {
+				if !s.Parent.IsValid() {
+					root = &s
+				}
+			}
+			if !hexID.MatchString(id) || root == nil || root.SpanContext.TraceID().String() != id || root.Name != tc.wantSpan {
+				t.Fatalf("X-Request-Id %q, root span %+v", id, root)
+			}
+			if tc.callerID != "" {
+				kept := false
+				for _, a := range root.Attributes {
+					kept = kept || (a.Key == "iechor.client_request_id" && a.Value.AsString() == tc.callerID)
+				}
+				if !kept {
+					t.Fatalf("the caller's id is not on the span: %v", root.Attributes)
+				}
+			}
+			if strings.HasPrefix(tc.path, "/sso/") && !strings.Contains(rec.Body.String(), id) {
+				t.Fatalf("the page's reference is not the trace id %s:\n%s", id, rec.Body)
+			}
+		})
+	}
+}
