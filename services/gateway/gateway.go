@@ -251,7 +251,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	// the mux has chosen one.
 	var routed http.Handler = mux
 	if opts.Tracing != nil {
-		routed = tracing.NameRoute(mux)
+		routed = withSpanClientAddress(ipOf, tracing.NameRoute(mux))
 	}
 	g.handler = opts.Tracing.EdgeHandler(withRequestID(withSecurityHeaders(withAccessLog(log, withRetryAfter(withCORS(cfg.HubOrigins, withValidUTF8(routed)))))))
 	return g, nil

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/iechor/sso/services/gateway/internal/requestcheck"
@@ -46,6 +47,17 @@ func withRequestID(next http.Handler) http.Handler {
 		}
 		w.Header().Set(requestIDHeader, id)
 		next.ServeHTTP(w, r.WithContext(logging.WithRequestID(r.Context(), id)))
+	})
+}
+
+// withSpanClientAddress records on the request's span the client address the edge believes
+// (GATEWAY_TRUSTED_PROXIES): otelhttp takes X-Forwarded-For from anyone.
+func withSpanClientAddress(ipOf func(*http.Request) string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetAttributes(semconv.ClientAddress(ipOf(r)))
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

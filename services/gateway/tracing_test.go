@@ -26,6 +26,7 @@ func TestATracedEdgeAnswersWithItsTraceIDAsTheRequestID(t *testing.T) {
 			exp := tracetest.NewInMemoryExporter()
 			e := newEdge(t, gateway.Options{Tracing: tracing.Exporting(exp).Component("gateway")})
 			req := httptest.NewRequest("GET", tc.path, nil)
+			req.Header.Set("X-Forwarded-For", "203.0.113.9")
 			if tc.callerID != "" {
 				req.Header.Set("X-Request-Id", tc.callerID)
 			}
@@ -49,9 +50,21 @@ func TestATracedEdgeAnswersWithItsTraceIDAsTheRequestID(t *testing.T) {
 					t.Fatalf("the caller's id is not on the span: %v", root.Attributes)
 				}
 			}
+			if addr := attrOf(root, "client.address"); addr != "192.0.2.1" {
+				t.Fatalf("client.address %q: want the peer's, not what X-Forwarded-For claims", addr)
+			}
 			if strings.HasPrefix(tc.path, "/sso/") && !strings.Contains(rec.Body.String(), id) {
 				t.Fatalf("the page's reference is not the trace id %s:\n%s", id, rec.Body)
 			}
 		})
 	}
+}
+
+func attrOf(s *tracetest.SpanStub, key string) string {
+	for _, a := range s.Attributes {
+		if string(a.Key) == key {
+			return a.Value.Emit()
+		}
+	}
+	return ""
 }
