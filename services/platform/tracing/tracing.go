@@ -161,9 +161,11 @@ func (t *Tracing) Component(name string) *Component {
 	}
 	attrs := append([]attribute.KeyValue{semconv.ServiceNamespace(Namespace)}, t.attrs...)
 	attrs = append(attrs, semconv.ServiceName(name))
-	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL, attrs...))
+	// The host name tells replicas apart (a pod's name, in Kubernetes).
+	res, err := resource.New(context.Background(), resource.WithTelemetrySDK(), resource.WithHost(),
+		resource.WithSchemaURL(semconv.SchemaURL), resource.WithAttributes(attrs...))
 	if err != nil {
-		// Only a schema URL conflict fails a merge; the attributes alone still name the component.
+		// A host without a name: the attributes still name the component.
 		res = resource.NewSchemaless(attrs...)
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(t.sampler)}

@@ -105,8 +105,12 @@ func TestTheEdgeStartsATraceOfItsOwnForEveryRequest(t *testing.T) {
 				if links := spans[0].Links; len(links) != 1 || links[0].SpanContext.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" {
 					t.Fatalf("the caller's trace is not linked: %v", links)
 				}
-				if spans[0].SpanKind != trace.SpanKindServer || spans[0].Resource.String() == "" {
-					t.Fatalf("span %+v", spans[0])
+				res := map[string]string{}
+				for _, a := range spans[0].Resource.Attributes() {
+					res[string(a.Key)] = a.Value.Emit()
+				}
+				if spans[0].SpanKind != trace.SpanKindServer || res["service.name"] != "gateway" || res["service.namespace"] != "iechor-sso" || res["host.name"] == "" {
+					t.Fatalf("span %+v, resource %v", spans[0], res)
 				}
 			}},
 		{"a request without one starts a trace", "/v1/login:start", "",
