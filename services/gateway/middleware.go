@@ -280,7 +280,8 @@ func withCORS(origins []string, next http.Handler) http.Handler {
 			if ok {
 				h := w.Header()
 				h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE")
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+				// traceparent: a Hub that traces its side sends it, and the edge links its trace.
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, traceparent")
 				h.Set("Access-Control-Max-Age", "600")
 			}
 			w.WriteHeader(http.StatusNoContent)

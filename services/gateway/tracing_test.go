@@ -68,3 +68,15 @@ func attrOf(s *tracetest.SpanStub, key string) string {
 	}
 	return ""
 }
+
+func TestTheHubMaySendItsTraceparent(t *testing.T) {
+	e := newEdge(t, gateway.Options{})
+	req := httptest.NewRequest("OPTIONS", "/v1/login:start", nil)
+	req.Header.Set("Origin", "https://hub.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type, traceparent")
+	rec := e.do(req)
+	if rec.Code != 204 || !strings.Contains(strings.ToLower(rec.Header().Get("Access-Control-Allow-Headers")), "traceparent") {
+		t.Fatalf("preflight: %d %v", rec.Code, rec.Header())
+	}
+}
