@@ -24,6 +24,7 @@ import (
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/platform/sqlstore"
+	"github.com/iechor/sso/services/platform/tracing"
 )
 
 // Service is a running assertion service: its stores, its client of the connection service and its
@@ -49,6 +50,7 @@ type options struct {
 	allowInProcess bool
 	eph            ephemeral.Store
 	now            func() time.Time
+	tracing        *tracing.Component
 }
 
 // AllowInProcessStore lets the service keep relay states and the replay cache in process when no
@@ -62,6 +64,9 @@ func WithEphemeralStore(s ephemeral.Store) Option { return func(o *options) { o.
 
 // WithClock replaces the wall clock, for tests that validate fixtures issued at a fixed time.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithTracing traces the service's calls, those it serves and those it makes, with tr.
+func WithTracing(tr *tracing.Component) Option { return func(o *options) { o.tracing = tr } }
 
 // New opens the stores (applying migrations), dials the connection service and builds the gRPC
 // server. reg may be nil.
@@ -97,7 +102,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	if err != nil {
 		return nil, err
 	}
-	if s.connConn, err = grpcclient.Dial(cfg.ConnectionAddr, clientTLS); err != nil {
+	if s.connConn, err = grpcclient.Dial(cfg.ConnectionAddr, clientTLS, o.tracing.DialOptions()...); err != nil {
 		return nil, fmt.Errorf("dial the connection service: %w", err)
 	}
 	s.conns = connections.NewCache(connectionv1.NewConnectionServiceClient(s.connConn), cfg.ConnectionCacheTTL, cfg.ClockSkew, o.now, log)
@@ -124,6 +129,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		},
 		TLS:           serverTLS,
 		ShutdownGrace: cfg.Shutdown.Grace,
+		StatsHandler:  o.tracing.ServerHandler(),
 	})
 	s.attempts = newAttemptLog(s.store, log, cfg.AttemptQueue, cfg.AttemptStopTimeout, reg)
 	assertionv1.RegisterAssertionServiceServer(s.grpc, &server{

@@ -27,6 +27,7 @@ import (
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/platform/sqlstore"
+	"github.com/iechor/sso/services/platform/tracing"
 )
 
 // Service is a running connection service: its store, its clients of the domain and provisioning
@@ -51,6 +52,8 @@ type Options struct {
 	MetadataResolver *net.Resolver
 	// Now replaces the clock.
 	Now func() time.Time
+	// Tracing traces the service's calls, those it serves and those it makes; nil: none.
+	Tracing *tracing.Component
 }
 
 // New opens the store (applying migrations), dials the peers and builds the gRPC server. reg may be
@@ -90,13 +93,13 @@ func NewWithOptions(ctx context.Context, cfg Config, log *slog.Logger, reg *metr
 		return nil, fmt.Errorf("connection store: %w", err)
 	}
 	svc := &Service{cfg: cfg, log: log, db: db}
-	domainConn, err := grpcclient.Dial(cfg.DomainAddr, clientTLS)
+	domainConn, err := grpcclient.Dial(cfg.DomainAddr, clientTLS, opts.Tracing.DialOptions()...)
 	if err != nil {
 		svc.close()
 		return nil, fmt.Errorf("dial domain service: %w", err)
 	}
 	svc.peers = append(svc.peers, domainConn)
-	provConn, err := grpcclient.Dial(cfg.ProvisioningAddr, clientTLS)
+	provConn, err := grpcclient.Dial(cfg.ProvisioningAddr, clientTLS, opts.Tracing.DialOptions()...)
 	if err != nil {
 		svc.close()
 		return nil, fmt.Errorf("dial provisioning service: %w", err)
@@ -153,6 +156,7 @@ func NewWithOptions(ctx context.Context, cfg Config, log *slog.Logger, reg *metr
 		Ready:         st.Ping,
 		TLS:           serverTLS,
 		ShutdownGrace: cfg.Shutdown.Grace,
+		StatsHandler:  opts.Tracing.ServerHandler(),
 	})
 	connectionv1.RegisterConnectionServiceServer(svc.grpc, srv)
 	log.Info("connection service configured", "config", cfg, "store", db.Dialect)
@@ -214,7 +218,12 @@ func (s *Service) NotServing() { s.grpc.NotServing() }
 // Run builds the service and serves it on cfg.ListenAddr until ctx ends, then drains: health
 // reports NOT_SERVING at once, the service serves on for cfg.Shutdown.Drain, then stops gracefully.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) error {
-	svc, err := New(ctx, cfg, log, reg)
+	return RunWithOptions(ctx, cfg, log, reg, Options{})
+}
+
+// RunWithOptions is Run with Options.
+func RunWithOptions(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry, opts Options) error {
+	svc, err := NewWithOptions(ctx, cfg, log, reg, opts)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/platform/sqlstore"
+	"github.com/iechor/sso/services/platform/tracing"
 )
 
 // Service is a running domain service: its store, its verifier and its gRPC server.
@@ -27,8 +28,22 @@ type Service struct {
 	grpc     *grpcserver.Server
 }
 
+// Option changes how New builds the service.
+type Option func(*options)
+
+type options struct {
+	tracing *tracing.Component
+}
+
+// WithTracing traces the service's calls with tr.
+func WithTracing(tr *tracing.Component) Option { return func(o *options) { o.tracing = tr } }
+
 // New opens the store (applying migrations) and builds the gRPC server. reg may be nil.
-func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) (*Service, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry, opts ...Option) (*Service, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	db, err := sqlstore.Open(ctx, cfg.DatabaseURL.Reveal(), sqlstore.Options{})
 	if err != nil {
 		return nil, err
@@ -56,6 +71,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		Ready:         st.Ping,
 		TLS:           tlsConfig,
 		ShutdownGrace: cfg.Shutdown.Grace,
+		StatsHandler:  o.tracing.ServerHandler(),
 	})
 	domainv1.RegisterDomainServiceServer(gs, &server{store: st, verifier: v, now: time.Now, checkWindow: cfg.CheckWindow})
 	log.Info("domain service configured", "config", cfg, "dns_resolvers", resolver.Servers(), "store", db.Dialect)
@@ -86,8 +102,8 @@ func (s *Service) NotServing() { s.grpc.NotServing() }
 
 // Run builds the service and serves it on cfg.ListenAddr until ctx ends, then drains: health
 // reports NOT_SERVING at once, the service serves on for cfg.Shutdown.Drain, then stops gracefully.
-func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) error {
-	svc, err := New(ctx, cfg, log, reg)
+func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry, opts ...Option) error {
+	svc, err := New(ctx, cfg, log, reg, opts...)
 	if err != nil {
 		return err
 	}

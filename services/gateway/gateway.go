@@ -37,6 +37,7 @@ import (
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
+	"github.com/iechor/sso/services/platform/tracing"
 )
 
 // Gateway is the REST edge.
@@ -67,6 +68,9 @@ type Options struct {
 	AllowInProcessStore bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Tracing traces every request but the probes, and every call to the services; nil: none, and
+	// the request id is then the caller's X-Request-Id or a random one.
+	Tracing *tracing.Component
 }
 
 // Audience is the audience of the edge's access tokens.
@@ -101,7 +105,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		{cfg.ConnectionAddr, connectionv1.ConnectionService_ServiceDesc.ServiceName},
 		{cfg.AssertionAddr, assertionv1.AssertionService_ServiceDesc.ServiceName},
 	} {
-		conn, err := g.dial(b.addr, b.service, tlsConfig)
+		conn, err := g.dial(b.addr, b.service, tlsConfig, opts.Tracing)
 		if err != nil {
 			_ = g.Close()
 			return nil, err
@@ -243,15 +247,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, "NOT_FOUND", "No such path.")
 	})
-	g.handler = withRequestID(withSecurityHeaders(withAccessLog(log, withRetryAfter(withCORS(cfg.HubOrigins, withValidUTF8(mux))))))
+	// The span begins first, so that the request id can be its trace id; the route names it once
+	// the mux has chosen one.
+	var routed http.Handler = mux
+	if opts.Tracing != nil {
+		routed = withSpanClientAddress(ipOf, tracing.NameRoute(mux))
+	}
+	g.handler = opts.Tracing.EdgeHandler(withRequestID(withSecurityHeaders(withAccessLog(log, withRetryAfter(withCORS(cfg.HubOrigins, withValidUTF8(routed)))))))
 	return g, nil
 }
 
 // Issuer is the edge's token issuer; the bootstrap command signs its first token with it.
 func (g *Gateway) Issuer() tokens.Issuer { return g.issuer }
 
-func (g *Gateway) dial(addr, service string, tlsConfig *tls.Config) (*grpc.ClientConn, error) {
-	conn, err := grpcclient.Dial(addr, tlsConfig)
+func (g *Gateway) dial(addr, service string, tlsConfig *tls.Config, tr *tracing.Component) (*grpc.ClientConn, error) {
+	conn, err := grpcclient.Dial(addr, tlsConfig, tr.DialOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s at %s: %w", service, addr, err)
 	}

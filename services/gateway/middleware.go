@@ -11,26 +11,53 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/iechor/sso/services/gateway/internal/requestcheck"
 	"github.com/iechor/sso/services/gateway/internal/signin"
 	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/opaque"
 	"github.com/iechor/sso/services/platform/resourcename"
+	"github.com/iechor/sso/services/platform/tracing"
 )
 
 const requestIDHeader = "X-Request-Id"
 
-// withRequestID gives every request an id (the caller's, when it is a sane token), returns it in the
-// response, and carries it in the context to the logs and to the gRPC services.
+// withRequestID gives every request an id, returns it in the response, and carries it in the
+// context to the logs and to the gRPC services. Where the request is traced the id is its trace id,
+// so that the reference a person reads on a page finds the trace and every log line of the request;
+// a caller's own X-Request-Id (a sane token) is then recorded beside it, on the span and in the
+// access log. Without tracing the caller's id is kept, or a random one made.
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(requestIDHeader)
-		if !callmeta.ValidRequestID(id) {
+		caller := r.Header.Get(requestIDHeader)
+		id := tracing.TraceID(r.Context())
+		switch {
+		case id != "":
+			if span := trace.SpanFromContext(r.Context()); span.IsRecording() && caller != "" && callmeta.ValidRequestID(caller) {
+				span.SetAttributes(attribute.String("iechor.client_request_id", caller))
+			}
+		case callmeta.ValidRequestID(caller):
+			id = caller
+		default:
 			id = opaque.Token(12)
 		}
 		w.Header().Set(requestIDHeader, id)
 		next.ServeHTTP(w, r.WithContext(logging.WithRequestID(r.Context(), id)))
+	})
+}
+
+// withSpanClientAddress records on the request's span the client address the edge believes
+// (GATEWAY_TRUSTED_PROXIES): otelhttp takes X-Forwarded-For from anyone.
+func withSpanClientAddress(ipOf func(*http.Request) string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetAttributes(semconv.ClientAddress(ipOf(r)))
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -186,8 +213,11 @@ func withAccessLog(log *slog.Logger, next http.Handler) http.Handler {
 		if rec.status >= 500 {
 			level = slog.LevelError
 		}
-		log.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+		if caller := r.Header.Get(requestIDHeader); caller != "" && caller != logging.RequestID(r.Context()) && callmeta.ValidRequestID(caller) {
+			attrs = append(attrs, "client_request_id", caller)
+		}
+		log.Log(r.Context(), level, "http request", attrs...)
 	})
 }
 
@@ -250,7 +280,8 @@ func withCORS(origins []string, next http.Handler) http.Handler {
 			if ok {
 				h := w.Header()
 				h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE")
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+				// traceparent: a Hub that traces its side sends it, and the edge links its trace.
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, traceparent")
 				h.Set("Access-Control-Max-Age", "600")
 			}
 			w.WriteHeader(http.StatusNoContent)

@@ -16,6 +16,7 @@ import (
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/platform/sqlstore"
+	"github.com/iechor/sso/services/platform/tracing"
 	"github.com/iechor/sso/services/provisioning/internal/directory"
 	"github.com/iechor/sso/services/provisioning/internal/domainlookup"
 	"github.com/iechor/sso/services/provisioning/internal/jit"
@@ -31,9 +32,23 @@ type Service struct {
 	grpc    *grpcserver.Server
 }
 
+// Option changes how New builds the service.
+type Option func(*options)
+
+type options struct {
+	tracing *tracing.Component
+}
+
+// WithTracing traces the service's calls, those it serves and those it makes, with tr.
+func WithTracing(tr *tracing.Component) Option { return func(o *options) { o.tracing = tr } }
+
 // New opens the store (applying migrations), dials the domain service (lazily: it may start later)
 // and builds the gRPC server. reg may be nil.
-func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) (*Service, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry, opts ...Option) (*Service, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -56,7 +71,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		_ = db.Close()
 		return nil, err
 	}
-	domains, err := grpcclient.Dial(cfg.DomainAddr, clientTLS)
+	domains, err := grpcclient.Dial(cfg.DomainAddr, clientTLS, o.tracing.DialOptions()...)
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("dial domain service at %s: %w", cfg.DomainAddr, err)
@@ -71,6 +86,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		Ready:         st.Ping,
 		TLS:           serverTLS,
 		ShutdownGrace: cfg.Shutdown.Grace,
+		StatsHandler:  o.tracing.ServerHandler(),
 	})
 	dir := &directory.Directory{Store: st, Now: time.Now}
 	provisioningv1.RegisterDirectoryServiceServer(gs, &directoryServer{dir: dir})
@@ -96,8 +112,8 @@ func (s *Service) NotServing() { s.grpc.NotServing() }
 
 // Run builds the service and serves it on cfg.ListenAddr until ctx ends, then drains: health
 // reports NOT_SERVING at once, the service serves on for cfg.Shutdown.Drain, then stops gracefully.
-func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry) error {
-	svc, err := New(ctx, cfg, log, reg)
+func Run(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registry, opts ...Option) error {
+	svc, err := New(ctx, cfg, log, reg, opts...)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,9 +18,11 @@ import (
 
 	"github.com/iechor/sso/services/platform/dnstest"
 	"github.com/iechor/sso/services/platform/ephemeral"
+	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/opaque"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 	"github.com/iechor/sso/services/platform/testenv"
+	"github.com/iechor/sso/services/platform/tracing"
 	"github.com/iechor/sso/services/provisioning"
 )
 
@@ -67,6 +70,12 @@ type world struct {
 
 func setUpWorld(t testing.TB, extraEnv map[string]string) *world {
 	t.Helper()
+	return setUpWorldWith(t, extraEnv, logging.Discard(), nil)
+}
+
+// setUpWorldWith is setUpWorld with the suite logging to log and traced by tr (see startSuiteWith).
+func setUpWorldWith(t testing.TB, extraEnv map[string]string, log *slog.Logger, tr *tracing.Tracing) *world {
+	t.Helper()
 	dsn := sqlstoretest.PostgresDSN(t)
 	redisURL := testenv.RedisURL()
 	probe, err := ephemeral.NewRedis(ephemeral.RedisOptions{URL: redisURL})
@@ -86,7 +95,7 @@ func setUpWorld(t testing.TB, extraEnv map[string]string) *world {
 	for k, v := range extraEnv {
 		env[k] = v
 	}
-	s := startSuite(t, env)
+	s := startSuiteWith(t, env, log, tr)
 	_, owner := s.bootstrap(t, provisioning.BootstrapRequest{Company: "Acme", OwnerEmail: "admin@acme.example", OwnerName: "Ada Admin"})
 
 	must := func(r reply, what string) reply {

@@ -28,6 +28,7 @@ import (
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
+	"github.com/iechor/sso/services/platform/tracing"
 	"github.com/iechor/sso/services/provisioning"
 )
 
@@ -55,13 +56,28 @@ func Command(ctx context.Context, args []string, lookup config.Lookup, stdout, s
 		return err
 	}
 	log := logging.New(stderr, cfg.LogLevel, "ssod")
-	suite, err := Start(ctx, cfg, log, gateway.Options{})
+	tr, err := tracing.New(ctx, cfg.Tracing, log)
 	if err != nil {
 		return err
 	}
-	log.Info("iEchor SSO is running", "rest", suite.PublicBaseURL, "data_dir", cfg.DataDir)
+	// The spans still waiting are exported once every service has stopped.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracingStopTimeout)
+		defer cancel()
+		if err := tr.Shutdown(sctx); err != nil {
+			log.Warn("tracing: the last spans could not be exported", "err", err)
+		}
+	}()
+	suite, err := Start(ctx, cfg, log, gateway.Options{}, tr)
+	if err != nil {
+		return err
+	}
+	log.Info("iEchor SSO is running", "rest", suite.PublicBaseURL, "data_dir", cfg.DataDir, "tracing", cfg.Tracing, "exports", tr.Exports())
 	return suite.Wait()
 }
+
+// tracingStopTimeout bounds the export of the last spans when the process stops.
+const tracingStopTimeout = 5 * time.Second
 
 // Config is the configuration of every service in the process.
 type Config struct {
@@ -74,7 +90,10 @@ type Config struct {
 	PublicBaseURLFromListener bool `json:"public_base_url_from_listener"`
 	// Shutdown is the drain of the edge and the grace of each server (SHUTDOWN_DRAIN,
 	// SHUTDOWN_GRACE).
-	Shutdown     config.Shutdown     `json:"shutdown"`
+	Shutdown config.Shutdown `json:"shutdown"`
+	// Tracing is read from the OTEL_* variables; each component's spans are named after it
+	// (OTEL_SERVICE_NAME names a service that runs alone).
+	Tracing      tracing.Config      `json:"tracing"`
 	Domain       domain.Config       `json:"domain"`
 	Provisioning provisioning.Config `json:"provisioning"`
 	Connection   connection.Config   `json:"connection"`
@@ -146,6 +165,9 @@ func LoadConfig(lookup config.Lookup) (Config, error) {
 	if c.Gateway, err = gateway.LoadConfig(r); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Tracing, err = tracing.LoadConfig(r); err != nil {
+		errs = append(errs, err)
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -174,8 +196,9 @@ func (l listeners) close() {
 }
 
 // Start listens on every configured address (port 0 picks a free one), points the services at each
-// other's actual addresses, and serves until ctx ends. Wait returns the first error.
-func Start(ctx context.Context, cfg Config, log *slog.Logger, opts gateway.Options) (*Suite, error) {
+// other's actual addresses, and serves until ctx ends. Wait returns the first error. Each component
+// is traced by tr under its own name (nil: nothing is traced); the caller shuts tr down after Wait.
+func Start(ctx context.Context, cfg Config, log *slog.Logger, opts gateway.Options, tr *tracing.Tracing) (*Suite, error) {
 	var l listeners
 	var err error
 	for _, x := range []struct {
@@ -202,24 +225,27 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts gateway.Optio
 	cfg.Gateway.DomainAddr, cfg.Gateway.ProvisioningAddr = addr(l.domain), addr(l.provisioning)
 	cfg.Gateway.ConnectionAddr, cfg.Gateway.AssertionAddr = addr(l.connection), addr(l.assertion)
 	opts.AllowInProcessStore = true
+	opts.Tracing = tr.Component("gateway")
 
 	reg := metrics.NewRegistry()
-	domainSvc, err := domain.New(ctx, cfg.Domain, log.With("component", "domain"), reg)
+	domainSvc, err := domain.New(ctx, cfg.Domain, log.With("component", "domain"), reg, domain.WithTracing(tr.Component("domain")))
 	if err != nil {
 		l.close()
 		return nil, err
 	}
-	provisioningSvc, err := provisioning.New(ctx, cfg.Provisioning, log.With("component", "provisioning"), reg)
+	provisioningSvc, err := provisioning.New(ctx, cfg.Provisioning, log.With("component", "provisioning"), reg,
+		provisioning.WithTracing(tr.Component("provisioning")))
 	if err != nil {
 		l.close()
 		return nil, err
 	}
-	connectionSvc, err := connection.New(ctx, cfg.Connection, log.With("component", "connection"), reg)
+	connectionSvc, err := connection.NewWithOptions(ctx, cfg.Connection, log.With("component", "connection"), reg,
+		connection.Options{Tracing: tr.Component("connection")})
 	if err != nil {
 		l.close()
 		return nil, err
 	}
-	assertionSvc, err := assertion.New(ctx, cfg.Assertion, log.With("component", "assertion"), reg)
+	assertionSvc, err := assertion.New(ctx, cfg.Assertion, log.With("component", "assertion"), reg, assertion.WithTracing(tr.Component("assertion")))
 	if err != nil {
 		l.close()
 		return nil, err

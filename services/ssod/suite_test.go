@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/iechor/sso/services/platform/dnstest"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
+	"github.com/iechor/sso/services/platform/tracing"
 	"github.com/iechor/sso/services/provisioning"
 	"github.com/iechor/sso/services/ssod"
 )
@@ -28,6 +30,13 @@ type running struct {
 }
 
 func startSuite(t testing.TB, env map[string]string) *running {
+	t.Helper()
+	return startSuiteWith(t, env, logging.Discard(), nil)
+}
+
+// startSuiteWith starts the suite logging to log and traced by tr; a nil tr is the tracing the
+// environment configures, as ssod serve builds it (without OTEL_* variables: trace ids, no export).
+func startSuiteWith(t testing.TB, env map[string]string, log *slog.Logger, tr *tracing.Tracing) *running {
 	t.Helper()
 	full := map[string]string{
 		"DOMAIN_LISTEN_ADDR": "127.0.0.1:0", "PROVISIONING_LISTEN_ADDR": "127.0.0.1:0", "CONNECTION_LISTEN_ADDR": "127.0.0.1:0",
@@ -43,7 +52,13 @@ func startSuite(t testing.TB, env map[string]string) *running {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	suite, err := ssod.Start(ctx, cfg, logging.Discard(), gateway.Options{})
+	if tr == nil {
+		if tr, err = tracing.New(ctx, cfg.Tracing, log); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+	}
+	suite, err := ssod.Start(ctx, cfg, log, gateway.Options{}, tr)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -57,6 +72,9 @@ func startSuite(t testing.TB, env map[string]string) *running {
 		cancel()
 		if err := suite.Wait(); err != nil {
 			t.Errorf("suite stopped with %v", err)
+		}
+		if err := tr.Shutdown(context.Background()); err != nil {
+			t.Errorf("tracing stopped with %v", err)
 		}
 	}
 	t.Cleanup(stop)

@@ -24,6 +24,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/iechor/sso/services/platform/callmeta"
@@ -32,6 +33,7 @@ import (
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/opaque"
 	"github.com/iechor/sso/services/platform/rpcerror"
+	"github.com/iechor/sso/services/platform/tracing"
 )
 
 // Readiness defaults. A store that stops answering is seen within DefaultReadyInterval plus
@@ -63,6 +65,9 @@ type Options struct {
 	// ShutdownGrace is how long in-flight calls may run after the context ends
 	// (config.DefaultShutdownGrace when zero).
 	ShutdownGrace time.Duration
+	// StatsHandler, when set, sees every call before the interceptors: the service's tracing
+	// (tracing.Component.ServerHandler), whose span the request id then names.
+	StatsHandler stats.Handler
 }
 
 // Server is a gRPC server with health and reflection.
@@ -76,7 +81,7 @@ type Server struct {
 }
 
 // New returns a server whose interceptors run in this order: recovery, request id, logging,
-// metrics, error mapping. Services register their implementations on the embedded *grpc.Server.
+// metrics, error mapping; tracing, a stats handler, sees each call before all of them. Services register their implementations on the embedded *grpc.Server.
 func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = logging.Discard()
@@ -116,6 +121,9 @@ func New(opts Options) *Server {
 	}
 	if opts.TLS != nil {
 		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	if opts.StatsHandler != nil {
+		serverOpts = append(serverOpts, grpc.StatsHandler(opts.StatsHandler))
 	}
 	s.Server = grpc.NewServer(serverOpts...)
 	s.setServing(healthpb.HealthCheckResponse_NOT_SERVING)
@@ -260,12 +268,17 @@ func recoveryStream(log *slog.Logger) grpc.StreamServerInterceptor {
 	}
 }
 
-// requestIDFrom takes the caller's request id when it is a reasonable token, else makes one.
+// requestIDFrom takes the caller's request id when it is a reasonable token (the edge's is its
+// trace id), else the id of the call's trace, else makes one. The caller's comes first, so that a
+// request keeps one reference even where the edge does not trace and the services do.
 func requestIDFrom(ctx context.Context) string {
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if v := md.Get(callmeta.RequestIDKey); len(v) > 0 && callmeta.ValidRequestID(v[0]) {
 			return v[0]
 		}
+	}
+	if id := tracing.TraceID(ctx); id != "" {
+		return id
 	}
 	return opaque.Token(12)
 }

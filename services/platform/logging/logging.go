@@ -1,5 +1,7 @@
 // Package logging builds the JSON logger every service uses and carries the request id through a
-// context, so that each log line of a request names it.
+// context, so that each log line of a request names it. Where tracing is on, the request id is the
+// trace id, and a line logged inside a recorded span also names the trace and the span, so that a
+// log line leads to its trace.
 package logging
 
 import (
@@ -7,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 type requestIDKey struct{}
@@ -44,12 +48,16 @@ func New(w io.Writer, level, service string) *slog.Logger {
 	return l
 }
 
-// contextHandler adds the request id found in the record's context.
+// contextHandler adds the request id found in the record's context and, when the context carries a
+// sampled span, the ids of its trace and span.
 type contextHandler struct{ slog.Handler }
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := RequestID(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -22,8 +22,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/tracing"
 )
 
 // Main calls run with a context that ends at the first SIGINT or SIGTERM and carries the drain cut
@@ -169,23 +171,44 @@ func ServeMetrics(ctx context.Context, addr string, reg *metrics.Registry) error
 	return ListenAndServeHTTP(ctx, srv, addr, 5*time.Second)
 }
 
-// Service is what a standalone service binary runs: its own configuration, the process's logger
-// and metrics registry.
-type Service func(ctx context.Context, log *slog.Logger, reg *metrics.Registry) error
+// Service is what a standalone service binary runs: its own configuration, the process's logger,
+// metrics registry and tracing (nil when OTEL_SDK_DISABLED turns it off).
+type Service func(ctx context.Context, log *slog.Logger, reg *metrics.Registry, tr *tracing.Component) error
+
+// tracingStopTimeout bounds the export of the last spans when the process stops.
+const tracingStopTimeout = 5 * time.Second
 
 // RunService runs one service as its binary's main does: a JSON logger at logLevel named after the
-// service, a metrics registry served on metricsAddr (nothing when empty), and run, until ctx ends or
-// either fails. The metrics keep being served until run has returned: a service that drains is still
-// scraped.
+// service, a metrics registry served on metricsAddr (nothing when empty), tracing as the OTEL_*
+// variables say (spans named after the service), and run, until ctx ends or either fails. The
+// metrics keep being served until run has returned: a service that drains is still scraped. The
+// spans still waiting are exported after that, for tracingStopTimeout at most.
 func RunService(ctx context.Context, name, logLevel, metricsAddr string, run Service) error {
 	log := logging.New(os.Stderr, logLevel, name)
+	tcfg, err := tracing.LoadConfig(config.NewReader(nil))
+	if err != nil {
+		return err
+	}
+	tr, err := tracing.New(ctx, tcfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("tracing configured", "tracing", tcfg, "exports", tr.Exports())
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracingStopTimeout)
+		defer cancel()
+		if err := tr.Shutdown(sctx); err != nil {
+			log.Warn("tracing: the last spans could not be exported", "err", err)
+		}
+	}()
+	component := tr.Component(tcfg.ServiceNameOr(name))
 	reg := metrics.NewRegistry()
 	g, gctx := errgroup.WithContext(ctx)
 	metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(gctx))
 	g.Go(func() error { return ServeMetrics(metricsCtx, metricsAddr, reg) })
 	g.Go(func() error {
 		defer stopMetrics()
-		return run(gctx, log, reg)
+		return run(gctx, log, reg, component)
 	})
 	return g.Wait()
 }

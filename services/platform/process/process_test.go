@@ -12,6 +12,7 @@ import (
 
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
+	"github.com/iechor/sso/services/platform/tracing"
 )
 
 // ended reports whether ctx ends within d.
@@ -127,7 +128,7 @@ func TestTheMetricsAreServedUntilTheServiceHasStopped(t *testing.T) {
 	release := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- process.RunService(ctx, "test", "error", addr, func(ctx context.Context, _ *slog.Logger, _ *metrics.Registry) error {
+		done <- process.RunService(ctx, "test", "error", addr, func(ctx context.Context, _ *slog.Logger, _ *metrics.Registry, _ *tracing.Component) error {
 			<-ctx.Done()
 			close(draining) // the service drains: it still serves, and is still scraped
 			<-release

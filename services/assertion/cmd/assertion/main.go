@@ -9,6 +9,7 @@ import (
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
+	"github.com/iechor/sso/services/platform/tracing"
 )
 
 func main() { process.Main(run) }
@@ -18,7 +19,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return process.RunService(ctx, "assertion", cfg.LogLevel, cfg.MetricsAddr, func(ctx context.Context, log *slog.Logger, reg *metrics.Registry) error {
-		return assertion.Run(ctx, cfg, log, reg)
+	return process.RunService(ctx, "assertion", cfg.LogLevel, cfg.MetricsAddr, func(ctx context.Context, log *slog.Logger, reg *metrics.Registry, tr *tracing.Component) error {
+		return assertion.Run(ctx, cfg, log, reg, assertion.WithTracing(tr))
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/process"
+	"github.com/iechor/sso/services/platform/tracing"
 )
 
 func main() { process.Main(run) }
@@ -19,7 +20,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	// The edge serves /metrics itself, next to its API.
-	return process.RunService(ctx, "gateway", cfg.LogLevel, "", func(ctx context.Context, log *slog.Logger, reg *metrics.Registry) error {
-		return gateway.Run(ctx, cfg, log, reg, gateway.Options{})
+	return process.RunService(ctx, "gateway", cfg.LogLevel, "", func(ctx context.Context, log *slog.Logger, reg *metrics.Registry, tr *tracing.Component) error {
+		return gateway.Run(ctx, cfg, log, reg, gateway.Options{Tracing: tr})
 	})
 }
