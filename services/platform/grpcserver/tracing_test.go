@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -48,6 +49,20 @@ func tracedPair(t *testing.T, call func(ctx context.Context) error) (*grpc.Clien
 	return conn, exp, logs
 }
 
+// spansOf waits until exp holds n spans and returns them: the server's span ends just after its
+// answer has reached the client, so the client can be back before it is exported.
+func spansOf(t *testing.T, exp *tracetest.InMemoryExporter, n int) tracetest.SpanStubs {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		spans := exp.GetSpans()
+		if len(spans) >= n || time.Now().After(deadline) {
+			return spans
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func serviceName(s tracetest.SpanStub) string {
 	for _, a := range s.Resource.Attributes() {
 		if a.Key == "service.name" {
@@ -67,7 +82,7 @@ func TestATracedCallContinuesTheCallersTraceInTheCalledService(t *testing.T) {
 	if err := invoke(context.Background(), conn); err != nil {
 		t.Fatal(err)
 	}
-	spans := exp.GetSpans()
+	spans := spansOf(t, exp, 2)
 	var client, server tracetest.SpanStub
 	for _, s := range spans {
 		switch s.SpanKind {
