@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
 	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
@@ -30,7 +29,7 @@ import (
 // server on loopback whose companies, organizations and teams are maps, and which keeps the audit
 // events it is sent. It can be stopped and started again on the same address to play an outage.
 type directory struct {
-	provisioningv1.UnimplementedDirectoryServiceServer
+	provisioningv1.UnimplementedProvisioningInternalServiceServer
 
 	mu        sync.Mutex
 	companies map[string]bool
@@ -78,7 +77,7 @@ func (d *directory) start(t testing.TB) {
 	}
 	d.addr = lis.Addr().String()
 	d.srv = grpc.NewServer()
-	provisioningv1.RegisterDirectoryServiceServer(d.srv, d)
+	provisioningv1.RegisterProvisioningInternalServiceServer(d.srv, d)
 	d.done = make(chan struct{})
 	go func() { _ = d.srv.Serve(lis); close(d.done) }()
 }
@@ -91,32 +90,18 @@ func (d *directory) stop() {
 	}
 }
 
-func (d *directory) GetCompany(_ context.Context, req *provisioningv1.GetCompanyRequest) (*provisioningv1.GetCompanyResponse, error) {
+func (d *directory) LookupTenancy(_ context.Context, req *provisioningv1.LookupTenancyRequest) (*provisioningv1.LookupTenancyResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.companies[req.GetName()] {
-		return nil, status.Error(codes.NotFound, "no such company")
+	resp := &provisioningv1.LookupTenancyResponse{}
+	for _, name := range req.GetNames() {
+		e := &provisioningv1.TenancyEntry{Name: name, Exists: d.companies[name] || d.teams[name]}
+		if o, ok := d.orgs[name]; ok {
+			e.Exists, e.Company, e.Plan = true, o.GetCompany(), o.GetPlan()
+		}
+		resp.Entries = append(resp.Entries, e)
 	}
-	return &provisioningv1.GetCompanyResponse{Company: &provisioningv1.Company{Name: req.GetName()}}, nil
-}
-
-func (d *directory) GetOrganization(_ context.Context, req *provisioningv1.GetOrganizationRequest) (*provisioningv1.GetOrganizationResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	o, ok := d.orgs[req.GetName()]
-	if !ok {
-		return nil, status.Error(codes.NotFound, "no such organization")
-	}
-	return &provisioningv1.GetOrganizationResponse{Organization: o}, nil
-}
-
-func (d *directory) GetTeam(_ context.Context, req *provisioningv1.GetTeamRequest) (*provisioningv1.GetTeamResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.teams[req.GetName()] {
-		return nil, status.Error(codes.NotFound, "no such team")
-	}
-	return &provisioningv1.GetTeamResponse{Team: &provisioningv1.Team{Name: req.GetName()}}, nil
+	return resp, nil
 }
 
 func (d *directory) RecordAuditEvent(_ context.Context, req *provisioningv1.RecordAuditEventRequest) (*provisioningv1.RecordAuditEventResponse, error) {
@@ -136,9 +121,8 @@ func (d *directory) recorded() []*provisioningv1.RecordAuditEventRequest {
 // env is a connection service with real peers: the real domain service (with a test DNS server to
 // verify domains) and the directory stand-in.
 type env struct {
+	replica
 	t       testing.TB
-	client  connectionv1.ConnectionServiceClient
-	cc      *grpc.ClientConn
 	domains domainv1.DomainServiceClient
 	dns     *dnstest.Server
 	dir     *directory
@@ -167,12 +151,21 @@ func newEnv(t testing.TB, b sqlstoretest.Backend, setups ...setup) *env {
 		MetadataMaxBytes:     1 << 20,
 		PeerTimeout:          20 * time.Second,
 	}
-	e.client, e.cc = e.replica(t, setups...)
+	e.replica = e.startReplica(t, setups...)
 	return e
 }
 
-// replica starts another instance of the service on the same store and peers.
-func (e *env) replica(t testing.TB, setups ...setup) (connectionv1.ConnectionServiceClient, *grpc.ClientConn) {
+// replica is one instance of the service and the clients of its callers: the admin API and the
+// sign-in calls of the gateway, and the runtime calls of the assertion service.
+type replica struct {
+	client   connectionv1.ConnectionServiceClient
+	internal connectionv1.ConnectionInternalServiceClient
+	runtime  connectionv1.ConnectionInternalServiceClient
+	cc       *grpc.ClientConn
+}
+
+// startReplica starts another instance of the service on the same store and peers.
+func (e *env) startReplica(t testing.TB, setups ...setup) replica {
 	t.Helper()
 	cfg := e.cfg
 	var opts connection.Options
@@ -184,7 +177,12 @@ func (e *env) replica(t testing.TB, setups ...setup) (connectionv1.ConnectionSer
 		t.Fatal(err)
 	}
 	cc := grpcservertest.Serve(t, svc.Serve)
-	return connectionv1.NewConnectionServiceClient(cc), cc
+	return replica{
+		client:   connectionv1.NewConnectionServiceClient(cc),
+		internal: connectionv1.NewConnectionInternalServiceClient(cc),
+		runtime:  connectionv1.NewConnectionInternalServiceClient(cc),
+		cc:       cc,
+	}
 }
 
 func startDomainService(t testing.TB, dnsSrv *dnstest.Server) (string, domainv1.DomainServiceClient) {

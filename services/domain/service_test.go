@@ -103,6 +103,7 @@ func TestDomainServiceOverGRPC(t *testing.T) {
 		})
 
 		t.Run("lookup finds the owner by email and by domain", func(t *testing.T) {
+			c := domainv1.NewDomainInternalServiceClient(conn)
 			byEmail, err := c.LookupDomain(ctx, &domainv1.LookupDomainRequest{Query: &domainv1.LookupDomainRequest_Email{Email: "Jane@EXAMPLE.com"}})
 			if err != nil || byEmail.GetOwner() != "companies/acme" {
 				t.Fatalf("lookup by email: %v, %v", byEmail, err)

@@ -26,12 +26,12 @@ import (
 // env is a provisioning service on a fresh store, talking to a real domain service whose DNS is a
 // test server, both on loopback.
 type env struct {
-	dir     provisioningv1.DirectoryServiceClient
-	prov    provisioningv1.ProvisioningServiceClient
-	domains domainv1.DomainServiceClient
-	dns     *dnstest.Server
-	conn    *grpc.ClientConn
-	dsn     string
+	dir      provisioningv1.DirectoryServiceClient
+	internal provisioningv1.ProvisioningInternalServiceClient
+	domains  domainv1.DomainServiceClient
+	dns      *dnstest.Server
+	conn     *grpc.ClientConn
+	dsn      string
 }
 
 // serve runs a service's Serve on a loopback port until t ends, and returns its address.
@@ -80,12 +80,12 @@ func start(t testing.TB, b sqlstoretest.Backend) *env {
 	dsn := b.DSN(t)
 	conn := dial(t, startProvisioning(t, dsn, domainAddr))
 	return &env{
-		dir:     provisioningv1.NewDirectoryServiceClient(conn),
-		prov:    provisioningv1.NewProvisioningServiceClient(conn),
-		domains: domainv1.NewDomainServiceClient(dial(t, domainAddr)),
-		dns:     dnsSrv,
-		conn:    conn,
-		dsn:     dsn,
+		dir:      provisioningv1.NewDirectoryServiceClient(conn),
+		internal: provisioningv1.NewProvisioningInternalServiceClient(conn),
+		domains:  domainv1.NewDomainServiceClient(dial(t, domainAddr)),
+		dns:      dnsSrv,
+		conn:     conn,
+		dsn:      dsn,
 	}
 }
 

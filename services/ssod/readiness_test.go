@@ -85,10 +85,10 @@ type readinessProbe struct {
 func newReadinessProbe(t *testing.T, r *running) *readinessProbe {
 	p := &readinessProbe{t: t, base: r.base, conns: map[string]*grpc.ClientConn{}}
 	for name, addr := range map[string]string{
-		domainv1.DomainService_ServiceDesc.ServiceName:             r.suite.Addrs.Domain,
-		provisioningv1.ProvisioningService_ServiceDesc.ServiceName: r.suite.Addrs.Provisioning,
-		connectionv1.ConnectionService_ServiceDesc.ServiceName:     r.suite.Addrs.Connection,
-		assertionv1.AssertionService_ServiceDesc.ServiceName:       r.suite.Addrs.Assertion,
+		domainv1.DomainService_ServiceDesc.ServiceName:                     r.suite.Addrs.Domain,
+		provisioningv1.ProvisioningInternalService_ServiceDesc.ServiceName: r.suite.Addrs.Provisioning,
+		connectionv1.ConnectionService_ServiceDesc.ServiceName:             r.suite.Addrs.Connection,
+		assertionv1.AssertionService_ServiceDesc.ServiceName:               r.suite.Addrs.Assertion,
 	} {
 		conn, err := grpcclient.Dial(addr, nil)
 		if err != nil {

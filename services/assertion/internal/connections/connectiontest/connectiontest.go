@@ -21,7 +21,7 @@ import (
 
 // Server serves connections.
 type Server struct {
-	connectionv1.UnimplementedConnectionServiceServer
+	connectionv1.UnimplementedConnectionInternalServiceServer
 	// Addr is the loopback address to dial.
 	Addr string
 
@@ -41,7 +41,7 @@ func Start(t testing.TB) *Server {
 	}
 	s := &Server{Addr: lis.Addr().String(), conns: map[string]*connectionv1.RuntimeConnection{},
 		watchers: map[chan *connectionv1.WatchConnectionsResponse]bool{}, grpc: grpc.NewServer()}
-	connectionv1.RegisterConnectionServiceServer(s.grpc, s)
+	connectionv1.RegisterConnectionInternalServiceServer(s.grpc, s)
 	go func() { _ = s.grpc.Serve(lis) }()
 	t.Cleanup(s.grpc.Stop)
 	return s
