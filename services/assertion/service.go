@@ -122,8 +122,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		Ready: func(ctx context.Context) error {
 			return errors.Join(s.store.Ping(ctx), s.eph.Ping(ctx))
 		},
-		TLS:           serverTLS,
-		ShutdownGrace: cfg.Shutdown.Grace,
+		TLS:                      serverTLS,
+		TrustDomain:              cfg.TLS.TrustDomain,
+		AllowUnidentifiedCallers: cfg.TLS.AllowUnidentifiedCallers,
+		ShutdownGrace:            cfg.Shutdown.Grace,
 	})
 	s.attempts = newAttemptLog(s.store, log, cfg.AttemptQueue, cfg.AttemptStopTimeout, reg)
 	srv := &server{

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	assertionv1 "github.com/iechor/sso/gen/iechor/sso/assertion/v1"
@@ -53,17 +55,26 @@ func testConfig(connAddr, dsn string) assertion.Config {
 }
 
 // start runs the service on loopback against a fresh durable store, the given ephemeral store, a
-// stand-in connection service holding the fixture connection, and the fixtures' pinned clock.
+// stand-in connection service holding the fixture connection, and the fixtures' pinned clock. Its
+// caller is the gateway, over mutual TLS with a certificate of the test's CA, as is its own call of
+// the connection service.
 func start(t testing.TB, dsn string, eph ephemeral.Store) *env {
 	t.Helper()
-	conns := connectiontest.Start(t)
+	ca := grpcservertest.NewCA(t)
+	standIn, err := ca.Identity("connection").Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := connectiontest.Start(t, grpc.Creds(credentials.NewTLS(standIn)))
 	conns.Put(connectiontest.Fixture(t))
-	svc, err := assertion.New(context.Background(), testConfig(conns.Addr, dsn), logging.Discard(), nil,
+	cfg := testConfig(conns.Addr, dsn)
+	cfg.TLS = ca.Identity("assertion")
+	svc, err := assertion.New(context.Background(), cfg, logging.Discard(), nil,
 		assertion.WithEphemeralStore(eph), assertion.WithClock(func() time.Time { return fixtures.Now }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcservertest.Serve(t, svc.Serve)
+	conn := grpcservertest.Serve(t, svc.Serve, ca.Identity("gateway"))
 	return &env{client: assertionv1.NewAssertionInternalServiceClient(conn), log: assertionv1.NewAssertionServiceClient(conn), health: healthpb.NewHealthClient(conn), conns: conns, relay: relaystate.New(eph)}
 }
 
@@ -380,11 +391,14 @@ func TestAnUnreachableConnectionServiceIsUnavailable(t *testing.T) {
 	ctx := context.Background()
 	mem := ephemeral.NewMemory()
 	defer mem.Close()
-	svc, err := assertion.New(ctx, testConfig("127.0.0.1:1", sqlstoretest.SQLiteDSN(t)), logging.Discard(), nil, assertion.WithEphemeralStore(mem))
+	ca := grpcservertest.NewCA(t)
+	cfg := testConfig("127.0.0.1:1", sqlstoretest.SQLiteDSN(t))
+	cfg.TLS = ca.Identity("assertion")
+	svc, err := assertion.New(ctx, cfg, logging.Discard(), nil, assertion.WithEphemeralStore(mem))
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcservertest.Serve(t, svc.Serve)
+	conn := grpcservertest.Serve(t, svc.Serve, ca.Identity("gateway"))
 	cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 	defer ccancel()
 	_, err = assertionv1.NewAssertionInternalServiceClient(conn).BeginSamlLogin(cctx, &assertionv1.BeginSamlLoginRequest{Connection: "conn_a", BrowserBinding: browser})

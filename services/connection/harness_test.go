@@ -2,6 +2,7 @@ package connection_test
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"os"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 
 	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
 	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
@@ -38,13 +40,19 @@ type directory struct {
 	events    []*provisioningv1.RecordAuditEventRequest
 
 	addr string
+	tls  *tls.Config
 	srv  *grpc.Server
 	done chan struct{}
 }
 
-func startDirectory(t testing.TB) *directory {
+func startDirectory(t testing.TB, ca *grpcservertest.CA) *directory {
 	t.Helper()
+	serverTLS, err := ca.Identity("provisioning").Server()
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := &directory{
+		tls:       serverTLS,
 		companies: map[string]bool{"companies/acme": true, "companies/rival": true},
 		orgs: map[string]*provisioningv1.Organization{
 			"organizations/eng":       {Name: "organizations/eng", Company: "companies/acme", Plan: provisioningv1.Plan_PLAN_BUSINESS},
@@ -76,7 +84,7 @@ func (d *directory) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	d.addr = lis.Addr().String()
-	d.srv = grpc.NewServer()
+	d.srv = grpc.NewServer(grpc.Creds(credentials.NewTLS(d.tls)))
 	provisioningv1.RegisterProvisioningInternalServiceServer(d.srv, d)
 	d.done = make(chan struct{})
 	go func() { _ = d.srv.Serve(lis); close(d.done) }()
@@ -123,6 +131,7 @@ func (d *directory) recorded() []*provisioningv1.RecordAuditEventRequest {
 type env struct {
 	replica
 	t       testing.TB
+	ca      *grpcservertest.CA
 	domains domainv1.DomainServiceClient
 	dns     *dnstest.Server
 	dir     *directory
@@ -133,8 +142,9 @@ type setup func(*connection.Config, *connection.Options)
 
 func newEnv(t testing.TB, b sqlstoretest.Backend, setups ...setup) *env {
 	t.Helper()
-	e := &env{t: t, dns: dnstest.Start(t), dir: startDirectory(t)}
-	domainAddr, domains := startDomainService(t, e.dns)
+	ca := grpcservertest.NewCA(t)
+	e := &env{t: t, ca: ca, dns: dnstest.Start(t), dir: startDirectory(t, ca)}
+	domainAddr, domains := startDomainService(t, ca, e.dns)
 	e.domains = domains
 	e.cfg = connection.Config{
 		ListenAddr:           "127.0.0.1:0",
@@ -150,6 +160,7 @@ func newEnv(t testing.TB, b sqlstoretest.Backend, setups ...setup) *env {
 		MetadataFetchTimeout: 20 * time.Second,
 		MetadataMaxBytes:     1 << 20,
 		PeerTimeout:          20 * time.Second,
+		TLS:                  ca.Identity("connection"),
 	}
 	e.replica = e.startReplica(t, setups...)
 	return e
@@ -176,16 +187,16 @@ func (e *env) startReplica(t testing.TB, setups ...setup) replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := grpcservertest.Serve(t, svc.Serve)
+	cc := grpcservertest.Serve(t, svc.Serve, e.ca.Identity("gateway"))
 	return replica{
 		client:   connectionv1.NewConnectionServiceClient(cc),
 		internal: connectionv1.NewConnectionInternalServiceClient(cc),
-		runtime:  connectionv1.NewConnectionInternalServiceClient(cc),
+		runtime:  connectionv1.NewConnectionInternalServiceClient(e.ca.Dial(cc.Target(), "assertion")),
 		cc:       cc,
 	}
 }
 
-func startDomainService(t testing.TB, dnsSrv *dnstest.Server) (string, domainv1.DomainServiceClient) {
+func startDomainService(t testing.TB, ca *grpcservertest.CA, dnsSrv *dnstest.Server) (string, domainv1.DomainServiceClient) {
 	t.Helper()
 	cfg := domain.Config{
 		ListenAddr:      "127.0.0.1:0",
@@ -194,12 +205,13 @@ func startDomainService(t testing.TB, dnsSrv *dnstest.Server) (string, domainv1.
 		DNSTimeout:      10 * time.Second,
 		RecheckInterval: time.Hour,
 		CheckWindow:     72 * time.Hour,
+		TLS:             ca.Identity("domain"),
 	}
 	svc, err := domain.New(context.Background(), cfg, logging.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := grpcservertest.Serve(t, svc.Serve)
+	cc := grpcservertest.Serve(t, svc.Serve, ca.Identity("gateway"))
 	return cc.Target(), domainv1.NewDomainServiceClient(cc)
 }
 

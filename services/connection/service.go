@@ -147,12 +147,14 @@ func NewWithOptions(ctx context.Context, cfg Config, log *slog.Logger, reg *metr
 		log:          log,
 	}
 	svc.grpc = grpcserver.New(grpcserver.Options{
-		Names:         []string{connectionv1.ConnectionService_ServiceDesc.ServiceName, connectionv1.ConnectionInternalService_ServiceDesc.ServiceName},
-		Logger:        log,
-		Metrics:       reg,
-		Ready:         st.Ping,
-		TLS:           serverTLS,
-		ShutdownGrace: cfg.Shutdown.Grace,
+		Names:                    []string{connectionv1.ConnectionService_ServiceDesc.ServiceName, connectionv1.ConnectionInternalService_ServiceDesc.ServiceName},
+		Logger:                   log,
+		Metrics:                  reg,
+		Ready:                    st.Ping,
+		TLS:                      serverTLS,
+		TrustDomain:              cfg.TLS.TrustDomain,
+		AllowUnidentifiedCallers: cfg.TLS.AllowUnidentifiedCallers,
+		ShutdownGrace:            cfg.Shutdown.Grace,
 	})
 	connectionv1.RegisterConnectionServiceServer(svc.grpc, srv)
 	connectionv1.RegisterConnectionInternalServiceServer(svc.grpc, &internalServer{server: srv})

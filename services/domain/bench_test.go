@@ -13,7 +13,8 @@ import (
 func BenchmarkLookupDomain(b *testing.B) {
 	for _, backend := range sqlstoretest.Backends() {
 		b.Run(backend.Name, func(b *testing.B) {
-			c, dnsSrv, conn := start(b, backend)
+			e := start(b, backend)
+			c, dnsSrv := e.domains, e.dns
 			ctx := context.Background()
 			created, err := c.CreateDomain(ctx, &domainv1.CreateDomainRequest{Parent: "companies/acme", DomainName: "example.com"})
 			if err != nil {
@@ -23,12 +24,11 @@ func BenchmarkLookupDomain(b *testing.B) {
 			if _, err := c.VerifyDomain(ctx, &domainv1.VerifyDomainRequest{Name: created.GetDomain().GetName()}); err != nil {
 				b.Fatal(err)
 			}
-			lookup := domainv1.NewDomainInternalServiceClient(conn)
 			req := &domainv1.LookupDomainRequest{Query: &domainv1.LookupDomainRequest_Email{Email: "jane@example.com"}}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := lookup.LookupDomain(ctx, req); err != nil {
+				if _, err := e.lookup.LookupDomain(ctx, req); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -50,12 +50,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	}
 	v := &verification.Verifier{Store: st, DNS: resolver, Log: log}
 	gs := grpcserver.New(grpcserver.Options{
-		Names:         []string{domainv1.DomainService_ServiceDesc.ServiceName, domainv1.DomainInternalService_ServiceDesc.ServiceName},
-		Logger:        log,
-		Metrics:       reg,
-		Ready:         st.Ping,
-		TLS:           tlsConfig,
-		ShutdownGrace: cfg.Shutdown.Grace,
+		Names:                    []string{domainv1.DomainService_ServiceDesc.ServiceName, domainv1.DomainInternalService_ServiceDesc.ServiceName},
+		Logger:                   log,
+		Metrics:                  reg,
+		Ready:                    st.Ping,
+		TLS:                      tlsConfig,
+		TrustDomain:              cfg.TLS.TrustDomain,
+		AllowUnidentifiedCallers: cfg.TLS.AllowUnidentifiedCallers,
+		ShutdownGrace:            cfg.Shutdown.Grace,
 	})
 	domainv1.RegisterDomainServiceServer(gs, &server{store: st, verifier: v, now: time.Now, checkWindow: cfg.CheckWindow})
 	domainv1.RegisterDomainInternalServiceServer(gs, &internalServer{store: st})

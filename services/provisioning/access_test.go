@@ -17,7 +17,7 @@ func accessWorld(t testing.TB, e *env) map[string]string {
 	ctx := context.Background()
 	users := map[string]string{}
 	for _, u := range []string{"boss", "lead", "ed", "dev", "spy", "lone", "stranger"} {
-		resp, err := e.internal.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: u + "@people.test"}})
+		resp, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: u + "@people.test"}})
 		noErr(t, err)
 		users[u] = resp.GetUser().GetName()
 	}

@@ -27,7 +27,7 @@ func TestLookupTenancyTellsTheConnectionServiceWhatExistsAndWhereItBelongs(t *te
 		noErr(t, err)
 
 		t.Run("each name is answered in the order asked, a missing one as not existing", func(t *testing.T) {
-			resp, err := e.internal.LookupTenancy(ctx, &pb.LookupTenancyRequest{Names: []string{
+			resp, err := e.connection.LookupTenancy(ctx, &pb.LookupTenancyRequest{Names: []string{
 				"organizations/solo", "companies/acme", "organizations/eng/teams/devs", "companies/nope",
 				"organizations/eng", "organizations/nope", "organizations/eng/teams/nope", "organizations/nope/teams/devs",
 			}})
@@ -69,7 +69,7 @@ func TestLookupTenancyTellsTheConnectionServiceWhatExistsAndWhereItBelongs(t *te
 			{"a team's name needs its collection word", []string{"organizations/eng/members/devs"}, "INVALID_NAME", "names[0]"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				_, err := e.internal.LookupTenancy(ctx, &pb.LookupTenancyRequest{Names: tc.names})
+				_, err := e.connection.LookupTenancy(ctx, &pb.LookupTenancyRequest{Names: tc.names})
 				wantField(t, err, codes.InvalidArgument, tc.reason, tc.field)
 			})
 		}

@@ -66,11 +66,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 			provisioningv1.DirectoryService_ServiceDesc.ServiceName,
 			provisioningv1.ProvisioningInternalService_ServiceDesc.ServiceName,
 		},
-		Logger:        log,
-		Metrics:       reg,
-		Ready:         st.Ping,
-		TLS:           serverTLS,
-		ShutdownGrace: cfg.Shutdown.Grace,
+		Logger:                   log,
+		Metrics:                  reg,
+		Ready:                    st.Ping,
+		TLS:                      serverTLS,
+		TrustDomain:              cfg.TLS.TrustDomain,
+		AllowUnidentifiedCallers: cfg.TLS.AllowUnidentifiedCallers,
+		ShutdownGrace:            cfg.Shutdown.Grace,
 	})
 	dir := &directory.Directory{Store: st, Now: time.Now}
 	provisioningv1.RegisterDirectoryServiceServer(gs, &directoryServer{dir: dir})

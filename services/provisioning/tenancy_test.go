@@ -37,7 +37,7 @@ func newTenants(t *testing.T, b sqlstoretest.Backend) *tenants {
 	ctx := context.Background()
 	tn := &tenants{e: e, acme: newWorld(t, e, "acme"), globex: newWorld(t, e, "globex"), ghostID: "users/usr_doesnotexist"}
 	user := func(email, name string) string {
-		u, err := e.internal.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: email, FullName: name}})
+		u, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: email, FullName: name}})
 		noErr(t, err)
 		return u.GetUser().GetName()
 	}
@@ -148,8 +148,8 @@ func TestACompanyOwnerReachesOnlyTheirCompanysUsers(t *testing.T) {
 		}
 
 		t.Run("looking another company's user up by email answers as for an unknown email", func(t *testing.T) {
-			_, err := e.internal.LookupUser(tn.adaCtx, &pb.LookupUserRequest{Email: tn.ginaEmail})
-			_, missing := e.internal.LookupUser(tn.adaCtx, &pb.LookupUserRequest{Email: "nobody@globex.example"})
+			_, err := e.operator.LookupUser(tn.adaCtx, &pb.LookupUserRequest{Email: tn.ginaEmail})
+			_, missing := e.operator.LookupUser(tn.adaCtx, &pb.LookupUserRequest{Email: "nobody@globex.example"})
 			sameAsMissing(t, err, missing)
 		})
 

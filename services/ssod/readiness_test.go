@@ -18,7 +18,6 @@ import (
 	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
 	"github.com/iechor/sso/services/platform/ephemeral"
-	"github.com/iechor/sso/services/platform/grpcclient"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 )
 
@@ -90,12 +89,7 @@ func newReadinessProbe(t *testing.T, r *running) *readinessProbe {
 		connectionv1.ConnectionService_ServiceDesc.ServiceName:             r.suite.Addrs.Connection,
 		assertionv1.AssertionService_ServiceDesc.ServiceName:               r.suite.Addrs.Assertion,
 	} {
-		conn, err := grpcclient.Dial(addr, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
-		p.conns[name] = conn
+		p.conns[name] = r.ca.Dial(addr, "gateway")
 	}
 	return p
 }
