@@ -43,15 +43,19 @@ var (
 		"Internal calls need a client certificate of the internal CA that names the calling service.")
 )
 
-// Open are the services that every peer may call, identified or not: health (probes and load
+// open are the services that every peer may call, identified or not: health (probes and load
 // balancers ask it without a certificate) and reflection (grpcurl lists the services). They say
 // whether a server is serving and what its schema is, which is in this repository for anyone to
 // read; nothing that either returns is secret.
-var Open = []string{
+var open = []string{
 	healthpb.Health_ServiceDesc.ServiceName,
 	"grpc.reflection.v1.ServerReflection",
 	"grpc.reflection.v1alpha.ServerReflection",
 }
+
+// Open reports whether every peer may call service (a full name), identified or not: health and
+// reflection.
+func Open(service string) bool { return slices.Contains(open, service) }
 
 // Name is the name of caller in its certificate's SPIFFE ID: CALLER_GATEWAY is "gateway".
 func Name(caller optionsv1.Caller) string {
@@ -155,7 +159,7 @@ func (c *Check) Stream() grpc.StreamServerInterceptor {
 
 func (c *Check) authorize(ctx context.Context, method string) error {
 	service, _, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
-	if slices.Contains(Open, service) {
+	if Open(service) {
 		return nil
 	}
 	domain := c.TrustDomain

@@ -226,3 +226,30 @@ func TestConfiguration(t *testing.T) {
 		})
 	}
 }
+
+func TestTheInProcessCAIssuesOnlyWellFormedIdentities(t *testing.T) {
+	if _, err := mtls.NewCA("Not A Domain"); err == nil {
+		t.Fatal("a CA of a malformed trust domain was made")
+	}
+	ca, err := mtls.NewCA("iechor.internal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"", "Gateway", "gate/way", "1gateway", "gateway?x"} {
+		if _, err := ca.Issue(name); err == nil {
+			t.Errorf("a certificate for %q was issued", name)
+		}
+	}
+	issued, err := ca.Issue("assertion")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := issued.Identity.Certificate.Leaf
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: issued.Identity.Roots, DNSName: "localhost",
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("the issued certificate does not verify as a client of the CA: %v", err)
+	}
+	if issued.Domain() != "iechor.internal" || !issued.Enabled() || issued.Validate() != nil {
+		t.Fatalf("the issued configuration: %+v", issued)
+	}
+}
