@@ -64,11 +64,13 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s); FUZZ=FuzzName ru
 	done
 
 .PHONY: lint
-lint: $(BUF) $(GOOGLEAPIS) ## gofmt, go vet over the workspace, every module on its own (tools/check-modules.sh), buf lint.
+lint: $(BUF) $(GOOGLEAPIS) ## gofmt, go vet over the workspace, every module on its own (tools/check-modules.sh), buf lint, buf format, buf breaking against HEAD~1.
 	@unformatted=$$(gofmt -l services gen tools); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet $(PKGS)
 	tools/check-modules.sh
 	$(BUF) lint proto
+	$(BUF) format -d --exit-code proto
+	BUF=$(BUF) tools/check-breaking.sh
 
 .PHONY: generate
 generate: $(BUF) $(GOOGLEAPIS) $(addprefix $(TOOLS)/bin/,$(PLUGINS)) ## Regenerate gen/ from proto/ with the pinned plugins.

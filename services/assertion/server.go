@@ -25,12 +25,12 @@ import (
 	"github.com/iechor/sso/services/platform/rpcerror"
 )
 
-// server implements AssertionService: it parses requests, fetches the connection, calls the engine
-// and records the attempt, and records what the edge reports (posts it refused before validation,
-// how validated sign-ins ended); the rules live in saml, samlsig, xmlenc, xmlgate, relaystate and
-// replay.
+// server implements AssertionInternalService, for the gateway's sign-in pages and ACS: it parses
+// requests, fetches the connection, calls the engine and records the attempt, and records what the
+// edge reports (posts it refused before validation, how validated sign-ins ended); the rules live in
+// saml, samlsig, xmlenc, xmlgate, relaystate and replay.
 type server struct {
-	assertionv1.UnimplementedAssertionServiceServer
+	assertionv1.UnimplementedAssertionInternalServiceServer
 	conns       *connections.Cache
 	relay       *relaystate.Store
 	validator   *saml.Validator
@@ -343,7 +343,14 @@ func identityToProto(conn string, id *saml.Identity) *assertionv1.ValidatedIdent
 
 const attemptsCollection = "loginAttempts"
 
-func (s *server) ListLoginAttempts(ctx context.Context, req *assertionv1.ListLoginAttemptsRequest) (*assertionv1.ListLoginAttemptsResponse, error) {
+// logServer implements AssertionService, the admin's sign-in log behind the REST edge, on the same
+// store as server.
+type logServer struct {
+	assertionv1.UnimplementedAssertionServiceServer
+	*server
+}
+
+func (s *logServer) ListLoginAttempts(ctx context.Context, req *assertionv1.ListLoginAttemptsRequest) (*assertionv1.ListLoginAttemptsResponse, error) {
 	owner, id, err := resourcename.ParseChild(req.GetParent(), "connections")
 	if err == nil && !resourcename.ValidID(id) {
 		err = resourcename.ErrInvalid

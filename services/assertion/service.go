@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	if s.connConn, err = grpcclient.Dial(cfg.ConnectionAddr, clientTLS, o.tracing.DialOptions()...); err != nil {
 		return nil, fmt.Errorf("dial the connection service: %w", err)
 	}
-	s.conns = connections.NewCache(connectionv1.NewConnectionServiceClient(s.connConn), cfg.ConnectionCacheTTL, cfg.ClockSkew, o.now, log)
+	s.conns = connections.NewCache(connectionv1.NewConnectionInternalServiceClient(s.connConn), cfg.ConnectionCacheTTL, cfg.ClockSkew, o.now, log)
 
 	var validations, outcomes *prometheus.CounterVec
 	if reg != nil {
@@ -121,18 +121,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	}
 	relay := relaystate.New(s.eph)
 	s.grpc = grpcserver.New(grpcserver.Options{
-		Names:   []string{assertionv1.AssertionService_ServiceDesc.ServiceName},
+		Names:   []string{assertionv1.AssertionService_ServiceDesc.ServiceName, assertionv1.AssertionInternalService_ServiceDesc.ServiceName},
 		Logger:  log,
 		Metrics: reg,
 		Ready: func(ctx context.Context) error {
 			return errors.Join(s.store.Ping(ctx), s.eph.Ping(ctx))
 		},
-		TLS:           serverTLS,
-		ShutdownGrace: cfg.Shutdown.Grace,
-		StatsHandler:  o.tracing.ServerHandler(),
+		TLS:                      serverTLS,
+		TrustDomain:              cfg.TLS.TrustDomain,
+		AllowUnidentifiedCallers: cfg.TLS.AllowUnidentifiedCallers,
+		ShutdownGrace:            cfg.Shutdown.Grace,
+		StatsHandler:             o.tracing.ServerHandler(),
 	})
 	s.attempts = newAttemptLog(s.store, log, cfg.AttemptQueue, cfg.AttemptStopTimeout, reg)
-	assertionv1.RegisterAssertionServiceServer(s.grpc, &server{
+	srv := &server{
 		attempts:    s.attempts,
 		conns:       s.conns,
 		relay:       relay,
@@ -143,7 +145,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 		log:         log,
 		validations: validations,
 		outcomes:    outcomes,
-	})
+	}
+	assertionv1.RegisterAssertionInternalServiceServer(s.grpc, srv)
+	assertionv1.RegisterAssertionServiceServer(s.grpc, &logServer{server: srv})
 	log.Info("assertion service configured", "config", cfg, "store", s.db.Dialect, "ephemeral", fmt.Sprintf("%T", s.eph))
 	return s, nil
 }

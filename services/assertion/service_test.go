@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	assertionv1 "github.com/iechor/sso/gen/iechor/sso/assertion/v1"
@@ -31,7 +33,8 @@ import (
 const browser = "browser-cookie-1"
 
 type env struct {
-	client assertionv1.AssertionServiceClient
+	client assertionv1.AssertionInternalServiceClient
+	log    assertionv1.AssertionServiceClient
 	health healthpb.HealthClient
 	conns  *connectiontest.Server
 	relay  *relaystate.Store
@@ -52,18 +55,27 @@ func testConfig(connAddr, dsn string) assertion.Config {
 }
 
 // start runs the service on loopback against a fresh durable store, the given ephemeral store, a
-// stand-in connection service holding the fixture connection, and the fixtures' pinned clock.
+// stand-in connection service holding the fixture connection, and the fixtures' pinned clock. Its
+// caller is the gateway, over mutual TLS with a certificate of the test's CA, as is its own call of
+// the connection service.
 func start(t testing.TB, dsn string, eph ephemeral.Store) *env {
 	t.Helper()
-	conns := connectiontest.Start(t)
+	ca := grpcservertest.NewCA(t)
+	standIn, err := ca.Identity("connection").Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := connectiontest.Start(t, grpc.Creds(credentials.NewTLS(standIn)))
 	conns.Put(connectiontest.Fixture(t))
-	svc, err := assertion.New(context.Background(), testConfig(conns.Addr, dsn), logging.Discard(), nil,
+	cfg := testConfig(conns.Addr, dsn)
+	cfg.TLS = ca.Identity("assertion")
+	svc, err := assertion.New(context.Background(), cfg, logging.Discard(), nil,
 		assertion.WithEphemeralStore(eph), assertion.WithClock(func() time.Time { return fixtures.Now }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcservertest.Serve(t, svc.Serve)
-	return &env{client: assertionv1.NewAssertionServiceClient(conn), health: healthpb.NewHealthClient(conn), conns: conns, relay: relaystate.New(eph)}
+	conn := grpcservertest.Serve(t, svc.Serve, ca.Identity("gateway"))
+	return &env{client: assertionv1.NewAssertionInternalServiceClient(conn), log: assertionv1.NewAssertionServiceClient(conn), health: healthpb.NewHealthClient(conn), conns: conns, relay: relaystate.New(eph)}
 }
 
 func (e *env) begin(t testing.TB, testMode bool) string {
@@ -149,7 +161,7 @@ func TestAssertionServiceOverGRPC(t *testing.T) {
 				s.GetDefaultTeam() != "organizations/eng/teams/devs" || s.GetDefaultSessionMinutes() != 480 || len(s.GetOrganizations()) != 1 {
 				t.Fatalf("the settings of the connection that accepted the response: %v", s)
 			}
-			list, err := e.client.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName})
+			list, err := e.log.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName})
 			if err != nil || len(list.GetLoginAttempts()) == 0 {
 				t.Fatalf("attempts %v, %v", list, err)
 			}
@@ -170,7 +182,7 @@ func TestAssertionServiceOverGRPC(t *testing.T) {
 			if msg := err.Error(); strings.Contains(msg, "other-sp") || !strings.Contains(msg, md["attempt_id"]) {
 				t.Fatalf("the person's message %q", msg)
 			}
-			list, _ := e.client.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName, PageSize: 1})
+			list, _ := e.log.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName, PageSize: 1})
 			a := list.GetLoginAttempts()[0]
 			if a.GetOutcome() != assertionv1.LoginOutcome_LOGIN_OUTCOME_REFUSED || a.GetReason() != "BAD_AUDIENCE" || a.GetGot() != "https://other-sp.example.test/metadata" ||
 				a.GetFixBy() != assertionv1.FixBy_FIX_BY_IDP_ADMIN || a.GetEmail() != "jane.doe@example.com" || a.GetTestMode() {
@@ -189,7 +201,7 @@ func TestAssertionServiceOverGRPC(t *testing.T) {
 		t.Run("an unsigned failure records nobody", func(t *testing.T) {
 			_, err := e.post(t, "signed-by-attacker", e.begin(t, false))
 			wantReason(t, err, codes.PermissionDenied, "UNKNOWN_SIGNING_KEY")
-			list, _ := e.client.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName, PageSize: 1})
+			list, _ := e.log.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName, PageSize: 1})
 			if a := list.GetLoginAttempts()[0]; a.GetSubject() != "" || a.GetEmail() != "" || a.GetReason() != "UNKNOWN_SIGNING_KEY" {
 				t.Fatalf("attempt %v", a)
 			}
@@ -229,7 +241,7 @@ func TestAssertionServiceOverGRPC(t *testing.T) {
 			var names []string
 			token := ""
 			for {
-				page, err := e.client.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName, PageSize: 4, PageToken: token})
+				page, err := e.log.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName, PageSize: 4, PageToken: token})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -289,15 +301,15 @@ func TestAssertionServiceOverGRPC(t *testing.T) {
 					return err
 				}, codes.InvalidArgument, "MALFORMED_XML"},
 				{"list with a malformed parent", func() error {
-					_, err := e.client.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: "companies/acme"})
+					_, err := e.log.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: "companies/acme"})
 					return err
 				}, codes.InvalidArgument, "INVALID_NAME"},
 				{"list with a foreign page token", func() error {
-					_, err := e.client.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName, PageToken: "garbage"})
+					_, err := e.log.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName, PageToken: "garbage"})
 					return err
 				}, codes.InvalidArgument, "INVALID_PAGE_TOKEN"},
 				{"list with a negative page size", func() error {
-					_, err := e.client.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName, PageSize: -1})
+					_, err := e.log.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName, PageSize: -1})
 					return err
 				}, codes.InvalidArgument, "INVALID_PAGE_SIZE"},
 			} {
@@ -368,7 +380,7 @@ func TestAStoppedRedisFailsClosed(t *testing.T) {
 	_, err = e.client.ValidateSamlResponse(ctx, &assertionv1.ValidateSamlResponseRequest{ConnectionId: fixtures.ConnectionID,
 		SamlResponse: fixtures.Encoded(t, "assertion-signed"), RelayState: "aGFuZGxlLW9mLWEtc2lnbi1pbg", BrowserBinding: browser})
 	md := wantReason(t, err, codes.Unavailable, "EPHEMERAL_STORE_UNAVAILABLE")
-	list, lerr := e.client.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName})
+	list, lerr := e.log.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName})
 	if lerr != nil || len(list.GetLoginAttempts()) != 1 || list.GetLoginAttempts()[0].GetReason() != "EPHEMERAL_STORE_UNAVAILABLE" ||
 		!strings.HasSuffix(list.GetLoginAttempts()[0].GetName(), md["attempt_id"]) {
 		t.Fatalf("attempts %v, %v", list, lerr)
@@ -379,14 +391,17 @@ func TestAnUnreachableConnectionServiceIsUnavailable(t *testing.T) {
 	ctx := context.Background()
 	mem := ephemeral.NewMemory()
 	defer mem.Close()
-	svc, err := assertion.New(ctx, testConfig("127.0.0.1:1", sqlstoretest.SQLiteDSN(t)), logging.Discard(), nil, assertion.WithEphemeralStore(mem))
+	ca := grpcservertest.NewCA(t)
+	cfg := testConfig("127.0.0.1:1", sqlstoretest.SQLiteDSN(t))
+	cfg.TLS = ca.Identity("assertion")
+	svc, err := assertion.New(ctx, cfg, logging.Discard(), nil, assertion.WithEphemeralStore(mem))
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcservertest.Serve(t, svc.Serve)
+	conn := grpcservertest.Serve(t, svc.Serve, ca.Identity("gateway"))
 	cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 	defer ccancel()
-	_, err = assertionv1.NewAssertionServiceClient(conn).BeginSamlLogin(cctx, &assertionv1.BeginSamlLoginRequest{Connection: "conn_a", BrowserBinding: browser})
+	_, err = assertionv1.NewAssertionInternalServiceClient(conn).BeginSamlLogin(cctx, &assertionv1.BeginSamlLoginRequest{Connection: "conn_a", BrowserBinding: browser})
 	wantReason(t, err, codes.Unavailable, "CONNECTION_SERVICE_UNAVAILABLE")
 }
 

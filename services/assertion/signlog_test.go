@@ -34,7 +34,7 @@ func (e *env) attempts(t testing.TB) []*assertionv1.LoginAttempt {
 	var out []*assertionv1.LoginAttempt
 	token := ""
 	for {
-		page, err := e.client.ListLoginAttempts(context.Background(), &assertionv1.ListLoginAttemptsRequest{
+		page, err := e.log.ListLoginAttempts(context.Background(), &assertionv1.ListLoginAttemptsRequest{
 			Parent: fixtures.ConnectionName, PageSize: 1000, PageToken: token})
 		if err != nil {
 			t.Fatal(err)
@@ -281,7 +281,7 @@ func TestTheLogOfAConnectionOfAnotherOwnerIsNotFound(t *testing.T) {
 	}
 	id := fixtures.ConnectionName[strings.LastIndexByte(fixtures.ConnectionName, '/')+1:]
 	for _, parent := range []string{"companies/rival/connections/" + id, "organizations/acme/connections/" + id, "companies/acme/connections/conn_nope"} {
-		_, err := e.client.ListLoginAttempts(context.Background(), &assertionv1.ListLoginAttemptsRequest{Parent: parent})
+		_, err := e.log.ListLoginAttempts(context.Background(), &assertionv1.ListLoginAttemptsRequest{Parent: parent})
 		if md := wantReason(t, err, codes.NotFound, "CONNECTION_NOT_FOUND"); md["field"] != "parent" {
 			t.Fatalf("%s: metadata %v", parent, md)
 		}
@@ -352,7 +352,7 @@ func TestAOneMinuteDatabaseOutageLosesNoAttempt(t *testing.T) {
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		list, err := e.client.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName, PageSize: 1})
+		list, err := e.log.ListLoginAttempts(ctx, &assertionv1.ListLoginAttemptsRequest{Parent: fixtures.ConnectionName, PageSize: 1})
 		if err == nil && len(list.GetLoginAttempts()) == 1 {
 			break
 		}

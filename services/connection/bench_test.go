@@ -41,13 +41,13 @@ func BenchmarkGetSignInPolicy(b *testing.B) {
 			} {
 				b.Run(tc.name, func(b *testing.B) {
 					req := &connectionv1.GetSignInPolicyRequest{Email: tc.email, Method: connectionv1.SignInMethod_SIGN_IN_METHOD_PASSWORD, Client: connectionv1.ClientType_CLIENT_TYPE_CLI}
-					if _, err := e.client.GetSignInPolicy(ctx, req); err != nil {
+					if _, err := e.internal.GetSignInPolicy(ctx, req); err != nil {
 						b.Fatal(err)
 					}
 					b.ReportAllocs()
 					b.ResetTimer()
 					for b.Loop() {
-						if _, err := e.client.GetSignInPolicy(ctx, req); err != nil {
+						if _, err := e.internal.GetSignInPolicy(ctx, req); err != nil {
 							b.Fatal(err)
 						}
 					}

@@ -4,7 +4,7 @@ go 1.26.8
 
 require (
 	github.com/beevik/etree v1.8.1
-	github.com/iechor/sso/gen v0.0.0-00010101000000-000000000000
+	github.com/iechor/sso/gen v0.0.0
 	github.com/iechor/sso/services/domain v0.0.0
 	github.com/iechor/sso/services/platform v0.0.0
 	github.com/prometheus/client_golang v1.25.0

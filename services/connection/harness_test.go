@@ -2,6 +2,7 @@ package connection_test
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"os"
 	"sync"
@@ -10,7 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/credentials"
 
 	connectionv1 "github.com/iechor/sso/gen/iechor/sso/connection/v1"
 	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
@@ -30,7 +31,7 @@ import (
 // server on loopback whose companies, organizations and teams are maps, and which keeps the audit
 // events it is sent. It can be stopped and started again on the same address to play an outage.
 type directory struct {
-	provisioningv1.UnimplementedDirectoryServiceServer
+	provisioningv1.UnimplementedProvisioningInternalServiceServer
 
 	mu        sync.Mutex
 	companies map[string]bool
@@ -39,13 +40,19 @@ type directory struct {
 	events    []*provisioningv1.RecordAuditEventRequest
 
 	addr string
+	tls  *tls.Config
 	srv  *grpc.Server
 	done chan struct{}
 }
 
-func startDirectory(t testing.TB) *directory {
+func startDirectory(t testing.TB, ca *grpcservertest.CA) *directory {
 	t.Helper()
+	serverTLS, err := ca.Identity("provisioning").Server()
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := &directory{
+		tls:       serverTLS,
 		companies: map[string]bool{"companies/acme": true, "companies/rival": true},
 		orgs: map[string]*provisioningv1.Organization{
 			"organizations/eng":       {Name: "organizations/eng", Company: "companies/acme", Plan: provisioningv1.Plan_PLAN_BUSINESS},
@@ -77,8 +84,8 @@ func (d *directory) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	d.addr = lis.Addr().String()
-	d.srv = grpc.NewServer()
-	provisioningv1.RegisterDirectoryServiceServer(d.srv, d)
+	d.srv = grpc.NewServer(grpc.Creds(credentials.NewTLS(d.tls)))
+	provisioningv1.RegisterProvisioningInternalServiceServer(d.srv, d)
 	d.done = make(chan struct{})
 	go func() { _ = d.srv.Serve(lis); close(d.done) }()
 }
@@ -91,32 +98,18 @@ func (d *directory) stop() {
 	}
 }
 
-func (d *directory) GetCompany(_ context.Context, req *provisioningv1.GetCompanyRequest) (*provisioningv1.GetCompanyResponse, error) {
+func (d *directory) LookupTenancy(_ context.Context, req *provisioningv1.LookupTenancyRequest) (*provisioningv1.LookupTenancyResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.companies[req.GetName()] {
-		return nil, status.Error(codes.NotFound, "no such company")
+	resp := &provisioningv1.LookupTenancyResponse{}
+	for _, name := range req.GetNames() {
+		e := &provisioningv1.TenancyEntry{Name: name, Exists: d.companies[name] || d.teams[name]}
+		if o, ok := d.orgs[name]; ok {
+			e.Exists, e.Company, e.Plan = true, o.GetCompany(), o.GetPlan()
+		}
+		resp.Entries = append(resp.Entries, e)
 	}
-	return &provisioningv1.GetCompanyResponse{Company: &provisioningv1.Company{Name: req.GetName()}}, nil
-}
-
-func (d *directory) GetOrganization(_ context.Context, req *provisioningv1.GetOrganizationRequest) (*provisioningv1.GetOrganizationResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	o, ok := d.orgs[req.GetName()]
-	if !ok {
-		return nil, status.Error(codes.NotFound, "no such organization")
-	}
-	return &provisioningv1.GetOrganizationResponse{Organization: o}, nil
-}
-
-func (d *directory) GetTeam(_ context.Context, req *provisioningv1.GetTeamRequest) (*provisioningv1.GetTeamResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.teams[req.GetName()] {
-		return nil, status.Error(codes.NotFound, "no such team")
-	}
-	return &provisioningv1.GetTeamResponse{Team: &provisioningv1.Team{Name: req.GetName()}}, nil
+	return resp, nil
 }
 
 func (d *directory) RecordAuditEvent(_ context.Context, req *provisioningv1.RecordAuditEventRequest) (*provisioningv1.RecordAuditEventResponse, error) {
@@ -136,9 +129,9 @@ func (d *directory) recorded() []*provisioningv1.RecordAuditEventRequest {
 // env is a connection service with real peers: the real domain service (with a test DNS server to
 // verify domains) and the directory stand-in.
 type env struct {
+	replica
 	t       testing.TB
-	client  connectionv1.ConnectionServiceClient
-	cc      *grpc.ClientConn
+	ca      *grpcservertest.CA
 	domains domainv1.DomainServiceClient
 	dns     *dnstest.Server
 	dir     *directory
@@ -149,8 +142,9 @@ type setup func(*connection.Config, *connection.Options)
 
 func newEnv(t testing.TB, b sqlstoretest.Backend, setups ...setup) *env {
 	t.Helper()
-	e := &env{t: t, dns: dnstest.Start(t), dir: startDirectory(t)}
-	domainAddr, domains := startDomainService(t, e.dns)
+	ca := grpcservertest.NewCA(t)
+	e := &env{t: t, ca: ca, dns: dnstest.Start(t), dir: startDirectory(t, ca)}
+	domainAddr, domains := startDomainService(t, ca, e.dns)
 	e.domains = domains
 	e.cfg = connection.Config{
 		ListenAddr:           "127.0.0.1:0",
@@ -166,13 +160,23 @@ func newEnv(t testing.TB, b sqlstoretest.Backend, setups ...setup) *env {
 		MetadataFetchTimeout: 20 * time.Second,
 		MetadataMaxBytes:     1 << 20,
 		PeerTimeout:          20 * time.Second,
+		TLS:                  ca.Identity("connection"),
 	}
-	e.client, e.cc = e.replica(t, setups...)
+	e.replica = e.startReplica(t, setups...)
 	return e
 }
 
-// replica starts another instance of the service on the same store and peers.
-func (e *env) replica(t testing.TB, setups ...setup) (connectionv1.ConnectionServiceClient, *grpc.ClientConn) {
+// replica is one instance of the service and the clients of its callers: the admin API and the
+// sign-in calls of the gateway, and the runtime calls of the assertion service.
+type replica struct {
+	client   connectionv1.ConnectionServiceClient
+	internal connectionv1.ConnectionInternalServiceClient
+	runtime  connectionv1.ConnectionInternalServiceClient
+	cc       *grpc.ClientConn
+}
+
+// startReplica starts another instance of the service on the same store and peers.
+func (e *env) startReplica(t testing.TB, setups ...setup) replica {
 	t.Helper()
 	cfg := e.cfg
 	var opts connection.Options
@@ -183,11 +187,16 @@ func (e *env) replica(t testing.TB, setups ...setup) (connectionv1.ConnectionSer
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := grpcservertest.Serve(t, svc.Serve)
-	return connectionv1.NewConnectionServiceClient(cc), cc
+	cc := grpcservertest.Serve(t, svc.Serve, e.ca.Identity("gateway"))
+	return replica{
+		client:   connectionv1.NewConnectionServiceClient(cc),
+		internal: connectionv1.NewConnectionInternalServiceClient(cc),
+		runtime:  connectionv1.NewConnectionInternalServiceClient(e.ca.Dial(cc.Target(), "assertion")),
+		cc:       cc,
+	}
 }
 
-func startDomainService(t testing.TB, dnsSrv *dnstest.Server) (string, domainv1.DomainServiceClient) {
+func startDomainService(t testing.TB, ca *grpcservertest.CA, dnsSrv *dnstest.Server) (string, domainv1.DomainServiceClient) {
 	t.Helper()
 	cfg := domain.Config{
 		ListenAddr:      "127.0.0.1:0",
@@ -196,12 +205,13 @@ func startDomainService(t testing.TB, dnsSrv *dnstest.Server) (string, domainv1.
 		DNSTimeout:      10 * time.Second,
 		RecheckInterval: time.Hour,
 		CheckWindow:     72 * time.Hour,
+		TLS:             ca.Identity("domain"),
 	}
 	svc, err := domain.New(context.Background(), cfg, logging.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := grpcservertest.Serve(t, svc.Serve)
+	cc := grpcservertest.Serve(t, svc.Serve, ca.Identity("gateway"))
 	return cc.Target(), domainv1.NewDomainServiceClient(cc)
 }
 

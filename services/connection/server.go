@@ -38,9 +38,9 @@ const collection = "connections"
 // maxUpdateAttempts bounds the retries of an update that lost a race with another writer.
 const maxUpdateAttempts = 3
 
-// server implements ConnectionService: it parses requests, applies them through the editor, asks
-// the peers, stores, and maps results. The rules live in the editor, ownership, certs, metadata,
-// mapping and policy.
+// server implements ConnectionService, the admin API behind the REST edge: it parses requests,
+// applies them through the editor, asks the peers, stores, and maps results. The rules live in the
+// editor, ownership, certs, metadata, mapping and policy.
 type server struct {
 	connectionv1.UnimplementedConnectionServiceServer
 	store        store.Store
@@ -53,6 +53,13 @@ type server struct {
 	keyBits      int
 	certValidity time.Duration
 	log          *slog.Logger
+}
+
+// internalServer implements ConnectionInternalService, for the other services of the suite, on the
+// same store, cache and change feed as server.
+type internalServer struct {
+	connectionv1.UnimplementedConnectionInternalServiceServer
+	*server
 }
 
 func (s *server) now() time.Time { return s.editor.now().UTC().Truncate(time.Microsecond) }
@@ -449,7 +456,7 @@ func (s *server) RotateServiceProviderKey(ctx context.Context, req *connectionv1
 	}
 }
 
-func (s *server) GetServiceProviderMetadata(ctx context.Context, req *connectionv1.GetServiceProviderMetadataRequest) (*connectionv1.GetServiceProviderMetadataResponse, error) {
+func (s *internalServer) GetServiceProviderMetadata(ctx context.Context, req *connectionv1.GetServiceProviderMetadataRequest) (*connectionv1.GetServiceProviderMetadataResponse, error) {
 	owner, id, err := parseRef(req.GetConnectionId())
 	if err != nil {
 		return nil, toStatus(err, "connection_id")
@@ -498,7 +505,7 @@ func (s *server) covering(ctx context.Context, domain string) ([]store.Summary, 
 	return s.cache.Covering(ctx, domain)
 }
 
-func (s *server) ResolveConnections(ctx context.Context, req *connectionv1.ResolveConnectionsRequest) (*connectionv1.ResolveConnectionsResponse, error) {
+func (s *internalServer) ResolveConnections(ctx context.Context, req *connectionv1.ResolveConnectionsRequest) (*connectionv1.ResolveConnectionsResponse, error) {
 	domain, _, err := emailDomain(req.GetEmail())
 	if err != nil {
 		return nil, toStatus(err, "")
@@ -532,7 +539,7 @@ var (
 	}
 )
 
-func (s *server) GetSignInPolicy(ctx context.Context, req *connectionv1.GetSignInPolicyRequest) (*connectionv1.GetSignInPolicyResponse, error) {
+func (s *internalServer) GetSignInPolicy(ctx context.Context, req *connectionv1.GetSignInPolicyRequest) (*connectionv1.GetSignInPolicyResponse, error) {
 	method, ok := methods[req.GetMethod()]
 	if !ok {
 		return nil, toStatus(atField("method", errMethod), "")
@@ -551,7 +558,7 @@ func (s *server) GetSignInPolicy(ctx context.Context, req *connectionv1.GetSignI
 	}, nil
 }
 
-func (s *server) GetRuntimeConnection(ctx context.Context, req *connectionv1.GetRuntimeConnectionRequest) (*connectionv1.GetRuntimeConnectionResponse, error) {
+func (s *internalServer) GetRuntimeConnection(ctx context.Context, req *connectionv1.GetRuntimeConnectionRequest) (*connectionv1.GetRuntimeConnectionResponse, error) {
 	owner, id, err := parseRef(req.GetConnection())
 	if err != nil {
 		return nil, toStatus(err, "connection")
@@ -603,7 +610,7 @@ func (s *server) GetRuntimeConnection(ctx context.Context, req *connectionv1.Get
 // errShuttingDown ends watch streams when the service stops; clients reconnect to another replica.
 var errShuttingDown = rpcerror.New(codes.Unavailable, "SHUTTING_DOWN", "the service is shutting down; watch again")
 
-func (s *server) WatchConnections(_ *connectionv1.WatchConnectionsRequest, stream connectionv1.ConnectionService_WatchConnectionsServer) error {
+func (s *internalServer) WatchConnections(_ *connectionv1.WatchConnectionsRequest, stream connectionv1.ConnectionInternalService_WatchConnectionsServer) error {
 	sub := s.feed.Subscribe()
 	defer sub.Close()
 	// The headers tell the client that the subscription is in place: every change committed after

@@ -105,7 +105,7 @@ func NewWithOptions(ctx context.Context, cfg Config, log *slog.Logger, reg *metr
 		return nil, fmt.Errorf("dial provisioning service: %w", err)
 	}
 	svc.peers = append(svc.peers, provConn)
-	directory := provisioningv1.NewDirectoryServiceClient(provConn)
+	directory := provisioningv1.NewProvisioningInternalServiceClient(provConn)
 
 	var registerer interface{ MustRegister(...prometheus.Collector) }
 	if reg != nil {
@@ -140,7 +140,7 @@ func NewWithOptions(ctx context.Context, cfg Config, log *slog.Logger, reg *metr
 	srv := &server{
 		store:        st,
 		editor:       &editor{now: now, fetcher: fetcher, maxMetadata: cfg.MetadataMaxBytes, box: box},
-		checker:      &ownership.Checker{Directory: directory, Domains: domainv1.NewDomainServiceClient(domainConn), Timeout: cfg.PeerTimeout},
+		checker:      &ownership.Checker{Directory: directory, Domains: domainv1.NewDomainInternalServiceClient(domainConn), Timeout: cfg.PeerTimeout},
 		endpoints:    endpoints{base: base},
 		cache:        cache,
 		feed:         svc.feed,
@@ -150,15 +150,18 @@ func NewWithOptions(ctx context.Context, cfg Config, log *slog.Logger, reg *metr
 		log:          log,
 	}
 	svc.grpc = grpcserver.New(grpcserver.Options{
-		Names:         []string{connectionv1.ConnectionService_ServiceDesc.ServiceName},
-		Logger:        log,
-		Metrics:       reg,
-		Ready:         st.Ping,
-		TLS:           serverTLS,
-		ShutdownGrace: cfg.Shutdown.Grace,
-		StatsHandler:  opts.Tracing.ServerHandler(),
+		Names:                    []string{connectionv1.ConnectionService_ServiceDesc.ServiceName, connectionv1.ConnectionInternalService_ServiceDesc.ServiceName},
+		Logger:                   log,
+		Metrics:                  reg,
+		Ready:                    st.Ping,
+		TLS:                      serverTLS,
+		TrustDomain:              cfg.TLS.TrustDomain,
+		AllowUnidentifiedCallers: cfg.TLS.AllowUnidentifiedCallers,
+		ShutdownGrace:            cfg.Shutdown.Grace,
+		StatsHandler:             opts.Tracing.ServerHandler(),
 	})
 	connectionv1.RegisterConnectionServiceServer(svc.grpc, srv)
+	connectionv1.RegisterConnectionInternalServiceServer(svc.grpc, &internalServer{server: srv})
 	log.Info("connection service configured", "config", cfg, "store", db.Dialect)
 	return svc, nil
 }

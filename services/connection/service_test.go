@@ -80,7 +80,7 @@ func TestASAMLConnectionFromMetadataServesSignIn(t *testing.T) {
 
 		t.Run("our SP metadata parses back to the entity id, ACS URL and certificate we give", func(t *testing.T) {
 			for _, ref := range []string{id, conn.GetName()} {
-				md, err := c.GetServiceProviderMetadata(ctx, &connectionv1.GetServiceProviderMetadataRequest{ConnectionId: ref})
+				md, err := e.internal.GetServiceProviderMetadata(ctx, &connectionv1.GetServiceProviderMetadataRequest{ConnectionId: ref})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -114,7 +114,7 @@ func TestASAMLConnectionFromMetadataServesSignIn(t *testing.T) {
 			if strings.Contains(got.String(), "PRIVATE KEY") || !proto.Equal(got.GetConnection().GetServiceProvider(), sp) {
 				t.Fatalf("get %v", got)
 			}
-			rt, err := c.GetRuntimeConnection(ctx, &connectionv1.GetRuntimeConnectionRequest{Connection: id})
+			rt, err := e.runtime.GetRuntimeConnection(ctx, &connectionv1.GetRuntimeConnectionRequest{Connection: id})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +145,7 @@ func TestASAMLConnectionFromMetadataServesSignIn(t *testing.T) {
 			if !up.GetConnection().GetEnforceSso() || up.GetConnection().GetDisplayName() != "Okta" || up.GetConnection().GetSaml().GetIdpEntityId() == "" {
 				t.Fatalf("the update touched fields outside its mask: %v", up.GetConnection())
 			}
-			p, err := c.GetSignInPolicy(ctx, &connectionv1.GetSignInPolicyRequest{Email: "jane@example.com", Method: connectionv1.SignInMethod_SIGN_IN_METHOD_PASSWORD, Client: connectionv1.ClientType_CLIENT_TYPE_HUB})
+			p, err := e.internal.GetSignInPolicy(ctx, &connectionv1.GetSignInPolicyRequest{Email: "jane@example.com", Method: connectionv1.SignInMethod_SIGN_IN_METHOD_PASSWORD, Client: connectionv1.ClientType_CLIENT_TYPE_HUB})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -189,7 +189,7 @@ func TestASAMLConnectionFromMetadataServesSignIn(t *testing.T) {
 			wantReason(t, err, codes.NotFound, "CONNECTION_NOT_FOUND", "name")
 			_, err = c.DeleteConnection(ctx, &connectionv1.DeleteConnectionRequest{Name: conn.GetName()})
 			wantReason(t, err, codes.NotFound, "CONNECTION_NOT_FOUND", "name")
-			p, err := c.GetSignInPolicy(ctx, &connectionv1.GetSignInPolicyRequest{Email: "jane@example.com", Method: connectionv1.SignInMethod_SIGN_IN_METHOD_PASSWORD})
+			p, err := e.internal.GetSignInPolicy(ctx, &connectionv1.GetSignInPolicyRequest{Email: "jane@example.com", Method: connectionv1.SignInMethod_SIGN_IN_METHOD_PASSWORD})
 			if err != nil || !p.GetAllowed() || p.GetSsoEnforced() {
 				t.Fatalf("policy after deletion %v, %v", p, err)
 			}
@@ -480,7 +480,7 @@ func TestMetadataIsFetchedFromAURL(t *testing.T) {
 		c.MetadataAllowPrivate = loaded.MetadataAllowPrivate
 	}
 	strict := newEnv(t, sqlstoretest.Backends()[0], withRoots)
-	private, _ := strict.replica(t, withRoots, allowPrivate)
+	private := strict.startReplica(t, withRoots, allowPrivate)
 	for _, tc := range []struct {
 		name, url string
 		client    connectionv1.ConnectionServiceClient
@@ -491,10 +491,10 @@ func TestMetadataIsFetchedFromAURL(t *testing.T) {
 		{"an https URL on loopback is refused by default", tlsSrv.URL + "/app/metadata", strict.client, codes.FailedPrecondition, "METADATA_FETCH_FAILED",
 			"The metadata URL could not be fetched. The host resolves to 127.0.0.1, a loopback address, which this service does not connect to unless the operator sets CONNECTION_METADATA_ALLOW_PRIVATE=true."},
 		{"a plain http URL on loopback is refused before any request", devSrv.URL + "/app/metadata", strict.client, codes.InvalidArgument, "INSECURE_URL", "the URL must use https"},
-		{"the cloud metadata address is refused", "https://169.254.169.254/latest/meta-data", private, codes.FailedPrecondition, "METADATA_FETCH_FAILED", "a link-local address"},
-		{"an https URL on loopback is fetched with CONNECTION_METADATA_ALLOW_PRIVATE=true", tlsSrv.URL + "/app/metadata", private, codes.OK, "", ""},
-		{"a plain http URL stays refused with private addresses allowed", devSrv.URL + "/app/metadata", private, codes.InvalidArgument, "INSECURE_URL", "the URL must use https"},
-		{"a URL that answers 404 is refused", tlsSrv.URL + "/missing", private, codes.FailedPrecondition, "METADATA_FETCH_FAILED",
+		{"the cloud metadata address is refused", "https://169.254.169.254/latest/meta-data", private.client, codes.FailedPrecondition, "METADATA_FETCH_FAILED", "a link-local address"},
+		{"an https URL on loopback is fetched with CONNECTION_METADATA_ALLOW_PRIVATE=true", tlsSrv.URL + "/app/metadata", private.client, codes.OK, "", ""},
+		{"a plain http URL stays refused with private addresses allowed", devSrv.URL + "/app/metadata", private.client, codes.InvalidArgument, "INSECURE_URL", "the URL must use https"},
+		{"a URL that answers 404 is refused", tlsSrv.URL + "/missing", private.client, codes.FailedPrecondition, "METADATA_FETCH_FAILED",
 			"The metadata URL could not be fetched. The server answered 404 Not Found instead of 200 OK."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -540,7 +540,7 @@ func TestOIDCConnectionsKeepTheirSecretSealed(t *testing.T) {
 		t.Fatalf("redirect URL %s", c.GetServiceProvider().GetRedirectUrl())
 	}
 	runtime := func() *connectionv1.RuntimeConnection {
-		rt, err := e.client.GetRuntimeConnection(ctx, &connectionv1.GetRuntimeConnectionRequest{Connection: c.GetName()})
+		rt, err := e.runtime.GetRuntimeConnection(ctx, &connectionv1.GetRuntimeConnectionRequest{Connection: c.GetName()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -562,7 +562,7 @@ func TestOIDCConnectionsKeepTheirSecretSealed(t *testing.T) {
 		Connection: &connectionv1.Connection{Name: c.GetName(), Oidc: &connectionv1.OidcConfig{}}, UpdateMask: mask("oidc.client_secret"),
 	})
 	wantReason(t, err, codes.FailedPrecondition, "CONNECTION_INCOMPLETE", "oidc.client_secret")
-	_, err = e.client.GetServiceProviderMetadata(ctx, &connectionv1.GetServiceProviderMetadataRequest{ConnectionId: id})
+	_, err = e.internal.GetServiceProviderMetadata(ctx, &connectionv1.GetServiceProviderMetadataRequest{ConnectionId: id})
 	wantReason(t, err, codes.FailedPrecondition, "NOT_A_SAML_CONNECTION", "connection_id")
 }
 
@@ -588,11 +588,11 @@ func TestServiceProviderKeysRotateWithAnOverlap(t *testing.T) {
 	if retire := cs[1].GetRetireTime().AsTime(); retire.Before(before.Add(167*time.Hour)) || retire.After(time.Now().Add(169*time.Hour)) {
 		t.Fatalf("the previous key retires at %v, want a week from now", retire)
 	}
-	rt, err := e.client.GetRuntimeConnection(ctx, &connectionv1.GetRuntimeConnectionRequest{Connection: name})
+	rt, err := e.runtime.GetRuntimeConnection(ctx, &connectionv1.GetRuntimeConnectionRequest{Connection: name})
 	if err != nil || len(rt.GetConnection().GetSpKeys()) != 2 || !rt.GetConnection().GetSpKeys()[0].GetActive() || rt.GetConnection().GetSpKeys()[1].GetPrivateKeyPem() == "" {
 		t.Fatalf("runtime keys %v, %v", rt.GetConnection().GetSpKeys(), err)
 	}
-	md, _ := e.client.GetServiceProviderMetadata(ctx, &connectionv1.GetServiceProviderMetadataRequest{ConnectionId: name})
+	md, _ := e.internal.GetServiceProviderMetadata(ctx, &connectionv1.GetServiceProviderMetadataRequest{ConnectionId: name})
 	if strings.Count(md.GetMetadataXml(), "<ds:X509Certificate>") != 4 {
 		t.Fatalf("the metadata does not publish both keys for signing and encryption:\n%s", md.GetMetadataXml())
 	}

@@ -61,7 +61,7 @@ func TestResolutionAndSignInPolicyOverGRPC(t *testing.T) {
 				{"a free email address resolves to nothing", "someone@gmail.com", false, nil},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					r, err := e.client.ResolveConnections(ctx, &connectionv1.ResolveConnectionsRequest{Email: tc.email, IncludeDrafts: tc.drafts})
+					r, err := e.internal.ResolveConnections(ctx, &connectionv1.ResolveConnectionsRequest{Email: tc.email, IncludeDrafts: tc.drafts})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -80,7 +80,7 @@ func TestResolutionAndSignInPolicyOverGRPC(t *testing.T) {
 					}
 				})
 			}
-			_, err := e.client.ResolveConnections(ctx, &connectionv1.ResolveConnectionsRequest{Email: "not an email"})
+			_, err := e.internal.ResolveConnections(ctx, &connectionv1.ResolveConnectionsRequest{Email: "not an email"})
 			wantReason(t, err, codes.InvalidArgument, "INVALID_EMAIL", "email")
 		})
 
@@ -116,7 +116,7 @@ func TestResolutionAndSignInPolicyOverGRPC(t *testing.T) {
 				{"a free email address signs in with a password", "someone@gmail.com", pw, hub, true, "NO_SSO_CONNECTION", false, ""},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					p, err := e.client.GetSignInPolicy(ctx, &connectionv1.GetSignInPolicyRequest{Email: tc.email, Method: tc.method, Client: tc.client})
+					p, err := e.internal.GetSignInPolicy(ctx, &connectionv1.GetSignInPolicyRequest{Email: tc.email, Method: tc.method, Client: tc.client})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -125,17 +125,17 @@ func TestResolutionAndSignInPolicyOverGRPC(t *testing.T) {
 					}
 				})
 			}
-			_, err := e.client.GetSignInPolicy(ctx, &connectionv1.GetSignInPolicyRequest{Email: "jane@enforced.example"})
+			_, err := e.internal.GetSignInPolicy(ctx, &connectionv1.GetSignInPolicyRequest{Email: "jane@enforced.example"})
 			wantReason(t, err, codes.InvalidArgument, "INVALID_SIGN_IN_METHOD", "method")
-			_, err = e.client.GetSignInPolicy(ctx, &connectionv1.GetSignInPolicyRequest{Email: "jane", Method: pw})
+			_, err = e.internal.GetSignInPolicy(ctx, &connectionv1.GetSignInPolicyRequest{Email: "jane", Method: pw})
 			wantReason(t, err, codes.InvalidArgument, "INVALID_EMAIL", "email")
 		})
 
 		t.Run("a change on one replica reaches the policy and the watchers of another", func(t *testing.T) {
-			other, _ := e.replica(t)
+			other := e.startReplica(t)
 			wctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			stream, err := other.WatchConnections(wctx, &connectionv1.WatchConnectionsRequest{})
+			stream, err := other.runtime.WatchConnections(wctx, &connectionv1.WatchConnectionsRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,7 +143,7 @@ func TestResolutionAndSignInPolicyOverGRPC(t *testing.T) {
 				t.Fatal(err)
 			}
 			ask := func() *connectionv1.GetSignInPolicyResponse {
-				p, err := other.GetSignInPolicy(ctx, &connectionv1.GetSignInPolicyRequest{Email: "jane@optional.example", Method: connectionv1.SignInMethod_SIGN_IN_METHOD_PASSWORD})
+				p, err := other.internal.GetSignInPolicy(ctx, &connectionv1.GetSignInPolicyRequest{Email: "jane@optional.example", Method: connectionv1.SignInMethod_SIGN_IN_METHOD_PASSWORD})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -13,7 +13,8 @@ import (
 func BenchmarkLookupDomain(b *testing.B) {
 	for _, backend := range sqlstoretest.Backends() {
 		b.Run(backend.Name, func(b *testing.B) {
-			c, dnsSrv, _ := start(b, backend)
+			e := start(b, backend)
+			c, dnsSrv := e.domains, e.dns
 			ctx := context.Background()
 			created, err := c.CreateDomain(ctx, &domainv1.CreateDomainRequest{Parent: "companies/acme", DomainName: "example.com"})
 			if err != nil {
@@ -27,7 +28,7 @@ func BenchmarkLookupDomain(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := c.LookupDomain(ctx, req); err != nil {
+				if _, err := e.lookup.LookupDomain(ctx, req); err != nil {
 					b.Fatal(err)
 				}
 			}

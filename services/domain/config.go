@@ -30,8 +30,9 @@ type Config struct {
 	CheckWindow time.Duration `json:"check_window"`
 	// LogLevel is debug, info, warn or error (LOG_LEVEL).
 	LogLevel string `json:"log_level"`
-	// TLS holds the mutual TLS files of internal gRPC (GRPC_TLS_CERT, GRPC_TLS_KEY, GRPC_TLS_CA).
-	TLS mtls.Files `json:"tls"`
+	// TLS is the service's identity on internal gRPC and the caller check's settings
+	// (GRPC_TLS_CERT, GRPC_TLS_KEY, GRPC_TLS_CA, GRPC_TRUST_DOMAIN, GRPC_ALLOW_UNIDENTIFIED_CALLERS).
+	TLS mtls.Config `json:"tls"`
 	// Shutdown is the drain and the grace of a stop (SHUTDOWN_DRAIN, SHUTDOWN_GRACE).
 	Shutdown config.Shutdown `json:"shutdown"`
 }

@@ -49,7 +49,7 @@ require (
 )
 
 require (
-	github.com/iechor/sso/gen v0.0.0-00010101000000-000000000000
+	github.com/iechor/sso/gen v0.0.0
 	github.com/iechor/sso/services/platform v0.0.0
 	github.com/miekg/dns v1.1.73
 	google.golang.org/grpc v1.85.0

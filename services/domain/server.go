@@ -164,7 +164,13 @@ func (s *server) ListVerificationAttempts(ctx context.Context, req *domainv1.Lis
 	return resp, nil
 }
 
-func (s *server) LookupDomain(ctx context.Context, req *domainv1.LookupDomainRequest) (*domainv1.LookupDomainResponse, error) {
+// internalServer implements DomainInternalService, for the other services of the suite.
+type internalServer struct {
+	domainv1.UnimplementedDomainInternalServiceServer
+	store store.Store
+}
+
+func (s *internalServer) LookupDomain(ctx context.Context, req *domainv1.LookupDomainRequest) (*domainv1.LookupDomainResponse, error) {
 	var (
 		name string
 		err  error

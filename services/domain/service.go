@@ -65,15 +65,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	}
 	v := &verification.Verifier{Store: st, DNS: resolver, Log: log}
 	gs := grpcserver.New(grpcserver.Options{
-		Names:         []string{domainv1.DomainService_ServiceDesc.ServiceName},
-		Logger:        log,
-		Metrics:       reg,
-		Ready:         st.Ping,
-		TLS:           tlsConfig,
-		ShutdownGrace: cfg.Shutdown.Grace,
-		StatsHandler:  o.tracing.ServerHandler(),
+		Names:                    []string{domainv1.DomainService_ServiceDesc.ServiceName, domainv1.DomainInternalService_ServiceDesc.ServiceName},
+		Logger:                   log,
+		Metrics:                  reg,
+		Ready:                    st.Ping,
+		TLS:                      tlsConfig,
+		TrustDomain:              cfg.TLS.TrustDomain,
+		AllowUnidentifiedCallers: cfg.TLS.AllowUnidentifiedCallers,
+		ShutdownGrace:            cfg.Shutdown.Grace,
+		StatsHandler:             o.tracing.ServerHandler(),
 	})
 	domainv1.RegisterDomainServiceServer(gs, &server{store: st, verifier: v, now: time.Now, checkWindow: cfg.CheckWindow})
+	domainv1.RegisterDomainInternalServiceServer(gs, &internalServer{store: st})
 	log.Info("domain service configured", "config", cfg, "dns_resolvers", resolver.Servers(), "store", db.Dialect)
 	return &Service{cfg: cfg, log: log, db: db, verifier: v, grpc: gs}, nil
 }

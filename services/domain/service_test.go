@@ -21,8 +21,17 @@ import (
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 )
 
+// env is the service on a loopback port and its callers, over mutual TLS with certificates of the
+// test's CA.
+type env struct {
+	domains domainv1.DomainServiceClient         // as the gateway
+	lookup  domainv1.DomainInternalServiceClient // as the connection service
+	dns     *dnstest.Server
+	conn    *grpc.ClientConn
+}
+
 // start runs the service on a loopback port against a fresh store and a test DNS server.
-func start(t testing.TB, b sqlstoretest.Backend) (domainv1.DomainServiceClient, *dnstest.Server, *grpc.ClientConn) {
+func start(t testing.TB, b sqlstoretest.Backend) env {
 	t.Helper()
 	dnsSrv := dnstest.Start(t)
 	cfg := domain.Config{
@@ -33,12 +42,19 @@ func start(t testing.TB, b sqlstoretest.Backend) (domainv1.DomainServiceClient, 
 		CheckWindow:     72 * time.Hour,
 	}
 	cfg.DatabaseURL = config.DSN(b.DSN(t))
+	ca := grpcservertest.NewCA(t)
+	cfg.TLS = ca.Identity("domain")
 	svc, err := domain.New(context.Background(), cfg, logging.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := grpcservertest.Serve(t, svc.Serve)
-	return domainv1.NewDomainServiceClient(conn), dnsSrv, conn
+	conn := grpcservertest.Serve(t, svc.Serve, ca.Identity("gateway"))
+	return env{
+		domains: domainv1.NewDomainServiceClient(conn),
+		lookup:  domainv1.NewDomainInternalServiceClient(ca.Dial(conn.Target(), "connection")),
+		dns:     dnsSrv,
+		conn:    conn,
+	}
 }
 
 func wantReason(t *testing.T, err error, code codes.Code, reason string) {
@@ -52,7 +68,8 @@ func wantReason(t *testing.T, err error, code codes.Code, reason string) {
 func TestDomainServiceOverGRPC(t *testing.T) {
 	ctx := context.Background()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
-		c, dnsSrv, conn := start(t, b)
+		e := start(t, b)
+		c, dnsSrv, conn := e.domains, e.dns, e.conn
 
 		created, err := c.CreateDomain(ctx, &domainv1.CreateDomainRequest{Parent: "companies/acme", DomainName: "Example.COM."})
 		if err != nil {
@@ -103,6 +120,7 @@ func TestDomainServiceOverGRPC(t *testing.T) {
 		})
 
 		t.Run("lookup finds the owner by email and by domain", func(t *testing.T) {
+			c := e.lookup
 			byEmail, err := c.LookupDomain(ctx, &domainv1.LookupDomainRequest{Query: &domainv1.LookupDomainRequest_Email{Email: "Jane@EXAMPLE.com"}})
 			if err != nil || byEmail.GetOwner() != "companies/acme" {
 				t.Fatalf("lookup by email: %v, %v", byEmail, err)
@@ -215,7 +233,8 @@ func TestDomainServiceOverGRPC(t *testing.T) {
 func TestTwoOwnersRacingThroughTheServiceHaveOneWinner(t *testing.T) {
 	ctx := context.Background()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
-		c, dnsSrv, _ := start(t, b)
+		e := start(t, b)
+		c, dnsSrv := e.domains, e.dns
 		var values []string
 		var names []string
 		for _, owner := range []string{"companies/one", "companies/two", "organizations/three"} {

@@ -93,7 +93,7 @@ var (
 // company's owners), as the directory's CheckAccess decides.
 type BearerAuthorizer struct {
 	Tokens    tokens.Issuer
-	Directory provisioningv1.DirectoryServiceClient
+	Directory provisioningv1.ProvisioningInternalServiceClient
 	MaxBody   int64
 	Now       func() time.Time
 	Log       *slog.Logger

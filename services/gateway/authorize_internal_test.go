@@ -24,7 +24,7 @@ import (
 // provisioning service, whose own CheckAccess is tested there: here only the edge's reading of the
 // answer is at stake.
 type directory struct {
-	provisioningv1.DirectoryServiceClient
+	provisioningv1.ProvisioningInternalServiceClient
 	allowed bool
 	err     error
 	asked   []string

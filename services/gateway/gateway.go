@@ -117,6 +117,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	connectionConn := conns[connectionv1.ConnectionService_ServiceDesc.ServiceName]
 	assertionConn := conns[assertionv1.AssertionService_ServiceDesc.ServiceName]
 	directory := provisioningv1.NewDirectoryServiceClient(provisioningConn)
+	provisioning := provisioningv1.NewProvisioningInternalServiceClient(provisioningConn)
 
 	flow := &signin.Flow{
 		Policy: signin.Policy{
@@ -131,10 +132,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 			IntentTTL:           10 * time.Minute,
 			SecureCookies:       !cfg.InsecureCookies,
 		},
-		Connections:  connectionv1.NewConnectionServiceClient(connectionConn),
-		Assertion:    assertionv1.NewAssertionServiceClient(assertionConn),
-		Provisioning: provisioningv1.NewProvisioningServiceClient(provisioningConn),
-		Directory:    directory,
+		Connections:  connectionv1.NewConnectionInternalServiceClient(connectionConn),
+		Assertion:    assertionv1.NewAssertionInternalServiceClient(assertionConn),
+		Provisioning: provisioning,
 		Store:        store,
 		Limiter:      &ratelimit.Limiter{Store: store, Now: opts.Now},
 		Limits: signin.Limits{
@@ -219,7 +219,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 
 	authz := opts.Authorizer
 	if authz == nil {
-		authz = &BearerAuthorizer{Tokens: g.issuer, Directory: directory, MaxBody: cfg.MaxBodyBytes, Now: opts.Now, Log: log}
+		authz = &BearerAuthorizer{Tokens: g.issuer, Directory: provisioning, MaxBody: cfg.MaxBodyBytes, Now: opts.Now, Log: log}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", withBodyLimit(cfg.MaxBodyBytes, withRequestChecks(checks, withAuthorization(authz, api))))

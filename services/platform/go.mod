@@ -3,6 +3,7 @@ module github.com/iechor/sso/services/platform
 go 1.26.8
 
 require (
+	github.com/iechor/sso/gen v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/miekg/dns v1.1.73
 	github.com/prometheus/client_golang v1.25.0
@@ -58,3 +59,5 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
+
+replace github.com/iechor/sso/gen => ../../gen

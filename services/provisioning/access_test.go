@@ -17,7 +17,7 @@ func accessWorld(t testing.TB, e *env) map[string]string {
 	ctx := context.Background()
 	users := map[string]string{}
 	for _, u := range []string{"boss", "lead", "ed", "dev", "spy", "lone", "stranger"} {
-		resp, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: u + "@people.test"}})
+		resp, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: u + "@people.test"}})
 		noErr(t, err)
 		users[u] = resp.GetUser().GetName()
 	}
@@ -63,7 +63,7 @@ func TestCheckAccess(t *testing.T) {
 			{"nobody manages an unknown organization", users["boss"], "organizations/ghost", false},
 		} {
 			t.Run(c.name, func(t *testing.T) {
-				resp, err := e.dir.CheckAccess(ctx, &pb.CheckAccessRequest{Principal: c.principal, Resource: c.resource, Action: pb.Action_ACTION_MANAGE_SSO})
+				resp, err := e.internal.CheckAccess(ctx, &pb.CheckAccessRequest{Principal: c.principal, Resource: c.resource, Action: pb.Action_ACTION_MANAGE_SSO})
 				noErr(t, err)
 				if resp.GetAllowed() != c.want {
 					t.Fatalf("allowed = %v, want %v", resp.GetAllowed(), c.want)
@@ -81,7 +81,7 @@ func TestCheckAccess(t *testing.T) {
 				{&pb.CheckAccessRequest{Principal: users["boss"], Resource: "companies/acme/", Action: pb.Action_ACTION_MANAGE_SSO}, "INVALID_NAME", "resource"},
 				{&pb.CheckAccessRequest{Principal: users["boss"], Resource: "companies/acme"}, "UNSUPPORTED_ACTION", "action"},
 			} {
-				_, err := e.dir.CheckAccess(ctx, c.req)
+				_, err := e.internal.CheckAccess(ctx, c.req)
 				wantField(t, err, codes.InvalidArgument, c.reason, c.field)
 			}
 		})
@@ -100,7 +100,7 @@ func BenchmarkCheckAccess(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				resp, err := e.dir.CheckAccess(ctx, req)
+				resp, err := e.internal.CheckAccess(ctx, req)
 				if err != nil || !resp.GetAllowed() {
 					b.Fatal(resp, err)
 				}

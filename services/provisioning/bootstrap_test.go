@@ -80,7 +80,7 @@ func TestBootstrap(t *testing.T) {
 		})
 
 		t.Run("what bootstrap made is served by the directory", func(t *testing.T) {
-			conn := dial(t, startProvisioning(t, dsn, closedAddr(t)))
+			conn := dial(t, startProvisioning(t, dsn, closedAddr(t)), "gateway")
 			dir := pb.NewDirectoryServiceClient(conn)
 			owners, err := dir.ListCompanyOwners(ctx, &pb.ListCompanyOwnersRequest{Parent: "companies/acme-corp"})
 			noErr(t, err)
@@ -105,18 +105,20 @@ func TestBootstrap(t *testing.T) {
 
 func TestProvisioningFailsClosedWhenTheDomainServiceIsUnreachable(t *testing.T) {
 	ctx := context.Background()
-	conn := dial(t, startProvisioning(t, sqlstoretest.SQLiteDSN(t), closedAddr(t)))
-	dir, prov := pb.NewDirectoryServiceClient(conn), pb.NewProvisioningServiceClient(conn)
+	addr := startProvisioning(t, sqlstoretest.SQLiteDSN(t), closedAddr(t))
+	conn := dial(t, addr, "gateway")
+	dir, internal := pb.NewDirectoryServiceClient(conn), pb.NewProvisioningInternalServiceClient(conn)
+	operator := pb.NewProvisioningInternalServiceClient(dial(t, addr, "operator"))
 	_, err := dir.CreateCompany(ctx, &pb.CreateCompanyRequest{CompanyId: "acme", Company: &pb.Company{}})
 	noErr(t, err)
 	_, err = dir.CreateOrganization(ctx, &pb.CreateOrganizationRequest{OrganizationId: "eng", Organization: &pb.Organization{Company: "companies/acme"}})
 	noErr(t, err)
-	_, err = prov.ProvisionUser(ctx, &pb.ProvisionUserRequest{
+	_, err = internal.ProvisionUser(ctx, &pb.ProvisionUserRequest{
 		Identity: &pb.Identity{Connection: "companies/acme/connections/c1", Subject: "s", Email: "a@acme.test"},
 		Settings: &pb.ProvisioningSettings{JitEnabled: true, Owner: "companies/acme", DefaultOrganization: "organizations/eng"},
 	})
 	wantReason(t, err, codes.Unavailable, "DOMAIN_CHECK_UNAVAILABLE")
-	_, err = dir.LookupUser(ctx, &pb.LookupUserRequest{Email: "a@acme.test"})
+	_, err = operator.LookupUser(ctx, &pb.LookupUserRequest{Email: "a@acme.test"})
 	wantReason(t, err, codes.NotFound, "USER_NOT_FOUND")
 }
 

@@ -4,8 +4,10 @@
 // SSO to the directory in one transaction. It also answers CheckAccess, the question the REST edge
 // asks on every admin call.
 //
-// It trusts its gRPC callers (internal services, mutual TLS outside one host); it must never grant a
-// membership that the identity provider did not assert or the connection does not allow.
+// It serves only the callers that each RPC declares (the gateway provisions and checks access, the
+// connection service writes the audit log and checks its owners), as their mTLS certificates name
+// them; it must never grant a membership that the identity provider did not assert or the
+// connection does not allow.
 package provisioning
 
 import (
@@ -32,9 +34,9 @@ type Config struct {
 	DomainTimeout time.Duration `json:"domain_timeout"`
 	// LogLevel is debug, info, warn or error (LOG_LEVEL).
 	LogLevel string `json:"log_level"`
-	// TLS holds the mutual TLS files of internal gRPC, served and dialled (GRPC_TLS_CERT,
-	// GRPC_TLS_KEY, GRPC_TLS_CA).
-	TLS mtls.Files `json:"tls"`
+	// TLS is the service's identity on internal gRPC and the caller check's settings
+	// (GRPC_TLS_CERT, GRPC_TLS_KEY, GRPC_TLS_CA, GRPC_TRUST_DOMAIN, GRPC_ALLOW_UNIDENTIFIED_CALLERS).
+	TLS mtls.Config `json:"tls"`
 	// Shutdown is the drain and the grace of a stop (SHUTDOWN_DRAIN, SHUTDOWN_GRACE).
 	Shutdown config.Shutdown `json:"shutdown"`
 }

@@ -33,7 +33,7 @@ func TestDirectoryOverGRPC(t *testing.T) {
 		e := start(t, b)
 		ctx := context.Background()
 
-		boss, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "Boss@Acme.test", FullName: "Big Boss"}})
+		boss, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "Boss@Acme.test", FullName: "Big Boss"}})
 		noErr(t, err)
 		bossName := boss.GetUser().GetName()
 		if !strings.HasPrefix(bossName, "users/usr_") || boss.GetUser().GetUsername() != "boss" || boss.GetUser().GetEmail() != "Boss@acme.test" {
@@ -81,7 +81,7 @@ func TestDirectoryOverGRPC(t *testing.T) {
 			if o.GetOrganization().GetCompany() != "companies/acme" || o.GetOrganization().GetSeatsUsed() != 0 || o.GetOrganization().GetPlan() != pb.Plan_PLAN_BUSINESS {
 				t.Fatalf("organization in a company %v (its creator, a company owner, takes no seat)", o.GetOrganization())
 			}
-			d, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "dev@acme.test", Username: "devone"}})
+			d, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "dev@acme.test", Username: "devone"}})
 			noErr(t, err)
 			dev = d.GetUser()
 			m, err := e.dir.CreateMembership(ctx, &pb.CreateMembershipRequest{Parent: "organizations/eng", User: dev.GetName()})
@@ -112,7 +112,7 @@ func TestDirectoryOverGRPC(t *testing.T) {
 		})
 
 		t.Run("a full organization refuses a member with NO_SEATS naming it", func(t *testing.T) {
-			extra, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "extra@acme.test"}})
+			extra, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "extra@acme.test"}})
 			noErr(t, err)
 			_, err = e.dir.CreateMembership(ctx, &pb.CreateMembershipRequest{Parent: "organizations/eng", User: extra.GetUser().GetName()})
 			wantReason(t, err, codes.FailedPrecondition, "NO_SEATS")
@@ -136,7 +136,7 @@ func TestDirectoryOverGRPC(t *testing.T) {
 			wantField(t, err, codes.FailedPrecondition, "LAST_OWNER", "membership.role")
 			_, err = e.dir.DeleteMembership(ctx, &pb.DeleteMembershipRequest{Name: member})
 			wantReason(t, err, codes.FailedPrecondition, "LAST_OWNER")
-			_, err = e.dir.DeleteUser(ctx, &pb.DeleteUserRequest{Name: dev.GetName()})
+			_, err = e.operator.DeleteUser(ctx, &pb.DeleteUserRequest{Name: dev.GetName()})
 			wantReason(t, err, codes.FailedPrecondition, "LAST_OWNER")
 			_, err = e.dir.RemoveCompanyOwner(ctx, &pb.RemoveCompanyOwnerRequest{Name: "companies/acme/owners/" + strings.TrimPrefix(bossName, "users/")})
 			wantReason(t, err, codes.FailedPrecondition, "LAST_OWNER")
@@ -153,7 +153,7 @@ func TestDirectoryOverGRPC(t *testing.T) {
 			}
 			_, err = e.dir.CreateTeam(ctx, &pb.CreateTeamRequest{Parent: "organizations/eng", TeamId: "core"})
 			wantField(t, err, codes.AlreadyExists, "TEAM_ALREADY_EXISTS", "team_id")
-			outsider, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "out@elsewhere.test"}})
+			outsider, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "out@elsewhere.test"}})
 			noErr(t, err)
 			_, err = e.dir.AddTeamMember(ctx, &pb.AddTeamMemberRequest{Parent: "organizations/eng/teams/core", User: outsider.GetUser().GetName()})
 			wantField(t, err, codes.FailedPrecondition, "NOT_A_MEMBER", "user")
@@ -199,25 +199,25 @@ func TestDirectoryOverGRPC(t *testing.T) {
 		})
 
 		t.Run("usernames are generated from the email, with digits on collision, and stay unique", func(t *testing.T) {
-			first, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "jo.smith@one.test"}})
+			first, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "jo.smith@one.test"}})
 			noErr(t, err)
-			second, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "jo-smith@two.test"}})
+			second, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "jo-smith@two.test"}})
 			noErr(t, err)
-			short, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "jo@three.test", FullName: "Joséphine Durand"}})
+			short, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "jo@three.test", FullName: "Joséphine Durand"}})
 			noErr(t, err)
 			if first.GetUser().GetUsername() != "josmith" || second.GetUser().GetUsername() != "josmith1" || short.GetUser().GetUsername() != "josephinedurand" {
 				t.Fatalf("usernames %s, %s, %s", first.GetUser().GetUsername(), second.GetUser().GetUsername(), short.GetUser().GetUsername())
 			}
-			_, err = e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "JO.SMITH@one.test"}})
+			_, err = e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "JO.SMITH@one.test"}})
 			wantField(t, err, codes.AlreadyExists, "EMAIL_ALREADY_USED", "user.email")
-			_, err = e.dir.UpdateUser(ctx, &pb.UpdateUserRequest{User: &pb.User{Name: second.GetUser().GetName(), Username: "josmith"}, UpdateMask: mask("username")})
+			_, err = e.operator.UpdateUser(ctx, &pb.UpdateUserRequest{User: &pb.User{Name: second.GetUser().GetName(), Username: "josmith"}, UpdateMask: mask("username")})
 			wantField(t, err, codes.AlreadyExists, "USERNAME_TAKEN", "user.username")
-			found, err := e.dir.LookupUser(ctx, &pb.LookupUserRequest{Email: "Jo.Smith@ONE.test"})
+			found, err := e.operator.LookupUser(ctx, &pb.LookupUserRequest{Email: "Jo.Smith@ONE.test"})
 			noErr(t, err)
 			if found.GetUser().GetName() != first.GetUser().GetName() {
 				t.Fatalf("lookup found %v", found.GetUser())
 			}
-			_, err = e.dir.LookupUser(ctx, &pb.LookupUserRequest{Email: "nobody@one.test"})
+			_, err = e.operator.LookupUser(ctx, &pb.LookupUserRequest{Email: "nobody@one.test"})
 			wantReason(t, err, codes.NotFound, "USER_NOT_FOUND")
 		})
 
@@ -264,13 +264,13 @@ func TestDirectoryOverGRPC(t *testing.T) {
 		})
 
 		t.Run("other services record events in an existing owner's log, with their own actor", func(t *testing.T) {
-			rec, err := e.dir.RecordAuditEvent(as("service:connection"), &pb.RecordAuditEventRequest{Parent: "companies/acme",
+			rec, err := e.connection.RecordAuditEvent(as("service:connection"), &pb.RecordAuditEventRequest{Parent: "companies/acme",
 				Event: &pb.AuditEvent{Action: "connection.update", Resource: "companies/acme/connections/c1", Details: map[string]string{"field": "jit"}}})
 			noErr(t, err)
 			if rec.GetEvent().GetActor() != "service:connection" || rec.GetEvent().GetEventTime() == nil {
 				t.Fatalf("recorded %v", rec.GetEvent())
 			}
-			onBehalf, err := e.dir.RecordAuditEvent(as("service:gateway"), &pb.RecordAuditEventRequest{Parent: "organizations/eng",
+			onBehalf, err := e.connection.RecordAuditEvent(as("service:gateway"), &pb.RecordAuditEventRequest{Parent: "organizations/eng",
 				Event: &pb.AuditEvent{Actor: bossName, Action: "domain.verify"}})
 			noErr(t, err)
 			if onBehalf.GetEvent().GetActor() != bossName || onBehalf.GetEvent().GetResource() != "organizations/eng" {
@@ -287,17 +287,17 @@ func TestDirectoryOverGRPC(t *testing.T) {
 				{"companies/acme", "", "", "INVALID_ACTION", "event.action", codes.InvalidArgument},
 				{"companies/acme", "connection.update", "root", "INVALID_ACTOR", "event.actor", codes.InvalidArgument},
 			} {
-				_, err := e.dir.RecordAuditEvent(ctx, &pb.RecordAuditEventRequest{Parent: c.parent, Event: &pb.AuditEvent{Action: c.action, Actor: c.actor}})
+				_, err := e.connection.RecordAuditEvent(ctx, &pb.RecordAuditEventRequest{Parent: c.parent, Event: &pb.AuditEvent{Action: c.action, Actor: c.actor}})
 				wantField(t, err, c.code, c.reason, c.field)
 			}
-			_, err = e.dir.RecordAuditEvent(as("admin"), &pb.RecordAuditEventRequest{Parent: "companies/acme", Event: &pb.AuditEvent{Action: "a.b"}})
+			_, err = e.connection.RecordAuditEvent(as("admin"), &pb.RecordAuditEventRequest{Parent: "companies/acme", Event: &pb.AuditEvent{Action: "a.b"}})
 			wantField(t, err, codes.InvalidArgument, "INVALID_ACTOR", "x-actor")
 		})
 
 		t.Run("an event delivered twice with its event_id is recorded once", func(t *testing.T) {
 			before := len(actions(t, e, "companies/acme"))
 			send := func() *pb.RecordAuditEventResponse {
-				rec, err := e.dir.RecordAuditEvent(as("service:connection"), &pb.RecordAuditEventRequest{Parent: "companies/acme",
+				rec, err := e.connection.RecordAuditEvent(as("service:connection"), &pb.RecordAuditEventRequest{Parent: "companies/acme",
 					Event: &pb.AuditEvent{Action: "connection.delete", Details: map[string]string{"event_id": "outbox-42"}}})
 				noErr(t, err)
 				return rec
@@ -353,19 +353,19 @@ func TestDirectoryOverGRPC(t *testing.T) {
 					return err
 				}, codes.InvalidArgument, "INVALID_ROLE", "role"},
 				{"email that is not an email", func() error {
-					_, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "not-an-email"}})
+					_, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "not-an-email"}})
 					return err
 				}, codes.InvalidArgument, "INVALID_EMAIL", "user.email"},
 				{"username with capitals", func() error {
-					_, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "u@acme.test", Username: "Bad"}})
+					_, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "u@acme.test", Username: "Bad"}})
 					return err
 				}, codes.InvalidArgument, "INVALID_USERNAME", "user.username"},
 				{"username over 30 characters", func() error {
-					_, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "u@acme.test", Username: strings.Repeat("a", 31)}})
+					_, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "u@acme.test", Username: strings.Repeat("a", 31)}})
 					return err
 				}, codes.InvalidArgument, "INVALID_USERNAME", "user.username"},
 				{"full name over 256 characters", func() error {
-					_, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "u@acme.test", FullName: strings.Repeat("n", 257)}})
+					_, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: "u@acme.test", FullName: strings.Repeat("n", 257)}})
 					return err
 				}, codes.InvalidArgument, "VALUE_TOO_LONG", "user.full_name"},
 				{"membership parent that is a company", func() error {
@@ -406,7 +406,7 @@ func TestDirectoryOverGRPC(t *testing.T) {
 		t.Run("health reports serving once the store answers", func(t *testing.T) {
 			h := healthpb.NewHealthClient(e.conn)
 			deadline := time.Now().Add(5 * time.Second)
-			for _, name := range []string{pb.DirectoryService_ServiceDesc.ServiceName, pb.ProvisioningService_ServiceDesc.ServiceName} {
+			for _, name := range []string{pb.DirectoryService_ServiceDesc.ServiceName, pb.ProvisioningInternalService_ServiceDesc.ServiceName} {
 				for {
 					resp, err := h.Check(ctx, &healthpb.HealthCheckRequest{Service: name})
 					if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {

@@ -11,8 +11,12 @@ import (
 	"github.com/iechor/sso/services/provisioning/internal/jit"
 )
 
-// errUnsupportedAction means CheckAccess was asked about an action it does not know.
-var errUnsupportedAction = errors.New("unsupported action")
+var (
+	// errUnsupportedAction means CheckAccess was asked about an action it does not know.
+	errUnsupportedAction = errors.New("unsupported action")
+	// errTooManyNames means LookupTenancy was asked about more than maxTenancyNames names.
+	errTooManyNames = errors.New("too many names")
+)
 
 // reasons maps every error the service's packages return on purpose to its typed gRPC form. The
 // first match wins; no two entries match one error.
@@ -66,6 +70,7 @@ var reasons = []struct {
 	{directory.ErrTooManyDetails, rpcerror.New(codes.InvalidArgument, "TOO_MANY_DETAILS", "An audit event has at most 50 details.")},
 	{directory.ErrEmailAndUser, rpcerror.New(codes.InvalidArgument, "EMAIL_AND_USER", "Invite an email or a user, not both.")},
 	{errUnsupportedAction, rpcerror.New(codes.InvalidArgument, "UNSUPPORTED_ACTION", "The action is not one that access can be checked for.")},
+	{errTooManyNames, rpcerror.New(codes.InvalidArgument, "TOO_MANY_NAMES", "At most 100 names may be looked up at once.")},
 
 	{jit.ErrNotAssigned, rpcerror.New(codes.PermissionDenied, "USER_NOT_ASSIGNED", "The user is not assigned to this SSO organization.")},
 	{jit.ErrDomainNotVerified, rpcerror.New(codes.PermissionDenied, "EMAIL_DOMAIN_NOT_VERIFIED",

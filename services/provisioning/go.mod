@@ -3,7 +3,7 @@ module github.com/iechor/sso/services/provisioning
 go 1.26.8
 
 require (
-	github.com/iechor/sso/gen v0.0.0-00010101000000-000000000000
+	github.com/iechor/sso/gen v0.0.0
 	github.com/iechor/sso/services/platform v0.0.0
 	golang.org/x/net v0.62.0
 	golang.org/x/text v0.43.0

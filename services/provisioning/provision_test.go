@@ -56,7 +56,7 @@ func (w *world) settings() *pb.ProvisioningSettings {
 }
 
 func (w *world) provision(id *pb.Identity, s *pb.ProvisioningSettings) (*pb.ProvisionUserResponse, error) {
-	return w.e.prov.ProvisionUser(w.gateway, &pb.ProvisionUserRequest{Identity: id, Settings: s})
+	return w.e.internal.ProvisionUser(w.gateway, &pb.ProvisionUserRequest{Identity: id, Settings: s})
 }
 
 func (w *world) mustProvision(t *testing.T, id *pb.Identity, s *pb.ProvisioningSettings) *pb.ProvisionUserResponse {
@@ -118,7 +118,7 @@ func (w *world) refused(t *testing.T, id *pb.Identity, s *pb.ProvisioningSetting
 	} else {
 		wantField(t, err, code, reason, field)
 	}
-	if _, lerr := w.e.dir.LookupUser(context.Background(), &pb.LookupUserRequest{Email: id.GetEmail()}); lerr == nil && reason != "USER_NOT_ASSIGNED" {
+	if _, lerr := w.e.operator.LookupUser(context.Background(), &pb.LookupUserRequest{Email: id.GetEmail()}); lerr == nil && reason != "USER_NOT_ASSIGNED" {
 		t.Fatalf("a refused provisioning left the user %s", id.GetEmail())
 	}
 	if after := w.logLength(t); after != before {
@@ -170,7 +170,7 @@ func TestProvisioningRules(t *testing.T) {
 			}
 		}},
 		{"an existing user found by email, in any case, is linked rather than duplicated", func(t *testing.T, w *world) {
-			existing, err := w.e.dir.CreateUser(context.Background(), &pb.CreateUserRequest{User: &pb.User{Email: "Cat@" + strings.ToUpper(w.domain), FullName: "Person cat"}})
+			existing, err := w.e.operator.CreateUser(context.Background(), &pb.CreateUserRequest{User: &pb.User{Email: "Cat@" + strings.ToUpper(w.domain), FullName: "Person cat"}})
 			noErr(t, err)
 			resp := w.mustProvision(t, w.identity("cat"), w.settings())
 			if resp.GetUser().GetName() != existing.GetUser().GetName() || resp.GetChanges().GetUserCreated() || !resp.GetChanges().GetIdentityLinked() {
@@ -202,7 +202,7 @@ func TestProvisioningRules(t *testing.T) {
 			if !strings.Contains(err.Error(), "User 'Person fay' is not assigned to this SSO organization. Contact your administrator.") {
 				t.Fatalf("message: %v", err)
 			}
-			if _, lerr := w.e.dir.LookupUser(context.Background(), &pb.LookupUserRequest{Email: "fay@" + w.domain}); lerr == nil {
+			if _, lerr := w.e.operator.LookupUser(context.Background(), &pb.LookupUserRequest{Email: "fay@" + w.domain}); lerr == nil {
 				t.Fatal("the refused person was created")
 			}
 		}},
@@ -217,7 +217,7 @@ func TestProvisioningRules(t *testing.T) {
 			}
 		}},
 		{"with JIT off an existing user who belongs to no covered organization is refused and not linked", func(t *testing.T, w *world) {
-			u, err := w.e.dir.CreateUser(context.Background(), &pb.CreateUserRequest{User: &pb.User{Email: "hal@" + w.domain}})
+			u, err := w.e.operator.CreateUser(context.Background(), &pb.CreateUserRequest{User: &pb.User{Email: "hal@" + w.domain}})
 			noErr(t, err)
 			_, err = w.e.dir.CreateMembership(context.Background(), &pb.CreateMembershipRequest{Parent: w.other, User: u.GetUser().GetName()})
 			noErr(t, err)
@@ -231,7 +231,7 @@ func TestProvisioningRules(t *testing.T) {
 			}
 		}},
 		{"with JIT off an existing member signs in and is linked", func(t *testing.T, w *world) {
-			u, err := w.e.dir.CreateUser(context.Background(), &pb.CreateUserRequest{User: &pb.User{Email: "ida@" + w.domain}})
+			u, err := w.e.operator.CreateUser(context.Background(), &pb.CreateUserRequest{User: &pb.User{Email: "ida@" + w.domain}})
 			noErr(t, err)
 			_, err = w.e.dir.CreateMembership(context.Background(), &pb.CreateMembershipRequest{Parent: w.ops, User: u.GetUser().GetName()})
 			noErr(t, err)
@@ -363,7 +363,7 @@ func TestProvisioningRules(t *testing.T) {
 			}
 		}},
 		{"a user already in a covered organization is not added to the default organization", func(t *testing.T, w *world) {
-			u, err := w.e.dir.CreateUser(context.Background(), &pb.CreateUserRequest{User: &pb.User{Email: "sue@" + w.domain}})
+			u, err := w.e.operator.CreateUser(context.Background(), &pb.CreateUserRequest{User: &pb.User{Email: "sue@" + w.domain}})
 			noErr(t, err)
 			_, err = w.e.dir.CreateMembership(context.Background(), &pb.CreateMembershipRequest{Parent: w.ops, User: u.GetUser().GetName()})
 			noErr(t, err)
@@ -407,7 +407,7 @@ func TestProvisioningRules(t *testing.T) {
 			w.refused(t, id, w.settings(), codes.InvalidArgument, "INVALID_ROLE", "identity.iechor_role")
 		}},
 		{"a full organization refuses the new member with NO_SEATS and nothing of the provisioning is written", func(t *testing.T, w *world) {
-			filler, err := w.e.dir.CreateUser(context.Background(), &pb.CreateUserRequest{User: &pb.User{Email: "filler@" + w.domain}})
+			filler, err := w.e.operator.CreateUser(context.Background(), &pb.CreateUserRequest{User: &pb.User{Email: "filler@" + w.domain}})
 			noErr(t, err)
 			_, err = w.e.dir.CreateMembership(context.Background(), &pb.CreateMembershipRequest{Parent: w.ops, User: filler.GetUser().GetName()})
 			noErr(t, err)

@@ -111,7 +111,7 @@ func TestProvisioningRaces(t *testing.T) {
 					if code, reason, _ := rpcerror.Info(err); code != codes.FailedPrecondition || reason != "NO_SEATS" {
 						t.Fatalf("round %d: the loser got %v", round, err)
 					}
-					_, lerr := e.dir.LookupUser(ctx, &pb.LookupUserRequest{Email: people[i].GetEmail()})
+					_, lerr := e.operator.LookupUser(ctx, &pb.LookupUserRequest{Email: people[i].GetEmail()})
 					wantReason(t, lerr, codes.NotFound, "USER_NOT_FOUND")
 				}
 				if wins != 1 || w.seats(t, w.eng) != 1 {

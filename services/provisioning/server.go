@@ -3,7 +3,6 @@ package provisioning
 import (
 	"context"
 	"strconv"
-	"strings"
 
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
 	"github.com/iechor/sso/services/platform/resourcename"
@@ -11,8 +10,8 @@ import (
 	"github.com/iechor/sso/services/provisioning/internal/store"
 )
 
-// directoryServer implements DirectoryService: it parses names, masks and pages, calls the
-// directory, and maps results. The rules live in the directory package.
+// directoryServer implements DirectoryService, the admin API behind the REST edge: it parses names,
+// masks and pages, calls the directory, and maps results. The rules live in the directory package.
 type directoryServer struct {
 	provisioningv1.UnimplementedDirectoryServiceServer
 	dir *directory.Directory
@@ -343,20 +342,7 @@ func (s *directoryServer) DeleteTeam(ctx context.Context, req *provisioningv1.De
 	return &provisioningv1.DeleteTeamResponse{}, nil
 }
 
-// Users.
-
-func (s *directoryServer) CreateUser(ctx context.Context, req *provisioningv1.CreateUserRequest) (*provisioningv1.CreateUserResponse, error) {
-	actor, err := actorFrom(ctx)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	u := req.GetUser()
-	created, err := s.dir.CreateUser(ctx, actor, directory.UserInput{Email: u.GetEmail(), FullName: u.GetFullName(), Username: u.GetUsername()})
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &provisioningv1.CreateUserResponse{User: userToProto(created)}, nil
-}
+// Users: a person reads their own.
 
 func (s *directoryServer) GetUser(ctx context.Context, req *provisioningv1.GetUserRequest) (*provisioningv1.GetUserResponse, error) {
 	actor, err := actorFrom(ctx)
@@ -372,64 +358,6 @@ func (s *directoryServer) GetUser(ctx context.Context, req *provisioningv1.GetUs
 		return nil, toStatus(err)
 	}
 	return &provisioningv1.GetUserResponse{User: userToProto(u)}, nil
-}
-
-func (s *directoryServer) LookupUser(ctx context.Context, req *provisioningv1.LookupUserRequest) (*provisioningv1.LookupUserResponse, error) {
-	actor, err := actorFrom(ctx)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	u, err := s.dir.LookupUser(ctx, actor, req.GetEmail())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &provisioningv1.LookupUserResponse{User: userToProto(u)}, nil
-}
-
-func (s *directoryServer) UpdateUser(ctx context.Context, req *provisioningv1.UpdateUserRequest) (*provisioningv1.UpdateUserResponse, error) {
-	actor, err := actorFrom(ctx)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	u := req.GetUser()
-	id, err := parseUser("user.name", u.GetName())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	paths, err := maskPaths(req.GetUpdateMask(), "email", "full_name", "username")
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	var in directory.UserUpdate
-	if paths["email"] {
-		in.Email = ptr(u.GetEmail())
-	}
-	if paths["full_name"] {
-		in.FullName = ptr(u.GetFullName())
-	}
-	if paths["username"] {
-		in.Username = ptr(u.GetUsername())
-	}
-	updated, err := s.dir.UpdateUser(ctx, actor, id, in)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &provisioningv1.UpdateUserResponse{User: userToProto(updated)}, nil
-}
-
-func (s *directoryServer) DeleteUser(ctx context.Context, req *provisioningv1.DeleteUserRequest) (*provisioningv1.DeleteUserResponse, error) {
-	actor, err := actorFrom(ctx)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	id, err := parseUser("name", req.GetName())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	if err := s.dir.DeleteUser(ctx, actor, id); err != nil {
-		return nil, toStatus(err)
-	}
-	return &provisioningv1.DeleteUserResponse{}, nil
 }
 
 func (s *directoryServer) ListIdentityLinks(ctx context.Context, req *provisioningv1.ListIdentityLinksRequest) (*provisioningv1.ListIdentityLinksResponse, error) {
@@ -722,51 +650,7 @@ func (s *directoryServer) AcceptInvitation(ctx context.Context, req *provisionin
 	return &provisioningv1.AcceptInvitationResponse{Invitation: invitationToProto(inv), Membership: membershipToProto(m)}, nil
 }
 
-// Access and audit.
-
-// CheckAccess answers for the owner at the root of the resource: companies/acme/connections/c1 is
-// decided on companies/acme. "No" is an answer, never an error; only malformed requests are errors.
-func (s *directoryServer) CheckAccess(ctx context.Context, req *provisioningv1.CheckAccessRequest) (*provisioningv1.CheckAccessResponse, error) {
-	user, err := parseUser("principal", req.GetPrincipal())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	if req.GetAction() != provisioningv1.Action_ACTION_MANAGE_SSO {
-		return nil, toStatus(directory.Field("action", errUnsupportedAction))
-	}
-	parts := strings.SplitN(req.GetResource(), "/", 3)
-	if len(parts) < 2 {
-		return nil, toStatus(badName("resource"))
-	}
-	owner, err := parseOwner("resource", parts[0]+"/"+parts[1])
-	if err != nil || (len(parts) == 3 && parts[2] == "") {
-		return nil, toStatus(badName("resource"))
-	}
-	ok, err := s.dir.CanManageSSO(ctx, user, owner)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &provisioningv1.CheckAccessResponse{Allowed: ok}, nil
-}
-
-func (s *directoryServer) RecordAuditEvent(ctx context.Context, req *provisioningv1.RecordAuditEventRequest) (*provisioningv1.RecordAuditEventResponse, error) {
-	actor, err := actorFrom(ctx)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	parent, err := parseOwner("parent", req.GetParent())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	e := req.GetEvent()
-	recorded, err := s.dir.RecordAuditEvent(ctx, actor, parent, directory.EventInput{
-		Actor: e.GetActor(), Action: e.GetAction(), Resource: e.GetResource(), Details: e.GetDetails(),
-	})
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &provisioningv1.RecordAuditEventResponse{Event: eventToProto(recorded)}, nil
-}
+// The audit log.
 
 // ListAuditEvents serves the log of a company (with its organizations' events), of an
 // organization, or, for operators over gRPC, of a user (users/{u}).

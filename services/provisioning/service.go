@@ -24,7 +24,7 @@ import (
 )
 
 // Service is a running provisioning service: its store, its connection to the domain service and
-// its gRPC server, which serves DirectoryService and ProvisioningService.
+// its gRPC server, which serves DirectoryService and ProvisioningInternalService.
 type Service struct {
 	log     *slog.Logger
 	db      *sqlstore.DB
@@ -79,18 +79,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *metrics.Registr
 	gs := grpcserver.New(grpcserver.Options{
 		Names: []string{
 			provisioningv1.DirectoryService_ServiceDesc.ServiceName,
-			provisioningv1.ProvisioningService_ServiceDesc.ServiceName,
+			provisioningv1.ProvisioningInternalService_ServiceDesc.ServiceName,
 		},
-		Logger:        log,
-		Metrics:       reg,
-		Ready:         st.Ping,
-		TLS:           serverTLS,
-		ShutdownGrace: cfg.Shutdown.Grace,
-		StatsHandler:  o.tracing.ServerHandler(),
+		Logger:                   log,
+		Metrics:                  reg,
+		Ready:                    st.Ping,
+		TLS:                      serverTLS,
+		TrustDomain:              cfg.TLS.TrustDomain,
+		AllowUnidentifiedCallers: cfg.TLS.AllowUnidentifiedCallers,
+		ShutdownGrace:            cfg.Shutdown.Grace,
+		StatsHandler:             o.tracing.ServerHandler(),
 	})
 	dir := &directory.Directory{Store: st, Now: time.Now}
 	provisioningv1.RegisterDirectoryServiceServer(gs, &directoryServer{dir: dir})
-	provisioningv1.RegisterProvisioningServiceServer(gs, &provisioningServer{jit: &jit.Provisioner{
+	provisioningv1.RegisterProvisioningInternalServiceServer(gs, &internalServer{dir: dir, jit: &jit.Provisioner{
 		Store: st, Domains: domainlookup.New(domains, cfg.DomainTimeout), Now: time.Now,
 	}})
 	log.Info("provisioning service configured", "config", cfg, "store", db.Dialect)

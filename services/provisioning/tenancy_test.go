@@ -37,7 +37,7 @@ func newTenants(t *testing.T, b sqlstoretest.Backend) *tenants {
 	ctx := context.Background()
 	tn := &tenants{e: e, acme: newWorld(t, e, "acme"), globex: newWorld(t, e, "globex"), ghostID: "users/usr_doesnotexist"}
 	user := func(email, name string) string {
-		u, err := e.dir.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: email, FullName: name}})
+		u, err := e.operator.CreateUser(ctx, &pb.CreateUserRequest{User: &pb.User{Email: email, FullName: name}})
 		noErr(t, err)
 		return u.GetUser().GetName()
 	}
@@ -53,7 +53,7 @@ func newTenants(t *testing.T, b sqlstoretest.Backend) *tenants {
 		noErr(t, err)
 	}
 	// Signed in through acme's connection, in no organization (the connection has none).
-	linked, err := e.prov.ProvisionUser(as("service:gateway"), &pb.ProvisionUserRequest{
+	linked, err := e.internal.ProvisionUser(as("service:gateway"), &pb.ProvisionUserRequest{
 		Identity: tn.acme.identity("lin"), Settings: &pb.ProvisioningSettings{JitEnabled: true, Owner: tn.acme.company}})
 	noErr(t, err)
 	tn.linked = linked.GetUser().GetName()
@@ -148,8 +148,8 @@ func TestACompanyOwnerReachesOnlyTheirCompanysUsers(t *testing.T) {
 		}
 
 		t.Run("looking another company's user up by email answers as for an unknown email", func(t *testing.T) {
-			_, err := e.dir.LookupUser(tn.adaCtx, &pb.LookupUserRequest{Email: tn.ginaEmail})
-			_, missing := e.dir.LookupUser(tn.adaCtx, &pb.LookupUserRequest{Email: "nobody@globex.example"})
+			_, err := e.operator.LookupUser(tn.adaCtx, &pb.LookupUserRequest{Email: tn.ginaEmail})
+			_, missing := e.operator.LookupUser(tn.adaCtx, &pb.LookupUserRequest{Email: "nobody@globex.example"})
 			sameAsMissing(t, err, missing)
 		})
 

@@ -18,7 +18,6 @@ import (
 	domainv1 "github.com/iechor/sso/gen/iechor/sso/domain/v1"
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
 	"github.com/iechor/sso/services/platform/ephemeral"
-	"github.com/iechor/sso/services/platform/grpcclient"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 )
 
@@ -85,17 +84,12 @@ type readinessProbe struct {
 func newReadinessProbe(t *testing.T, r *running) *readinessProbe {
 	p := &readinessProbe{t: t, base: r.base, conns: map[string]*grpc.ClientConn{}}
 	for name, addr := range map[string]string{
-		domainv1.DomainService_ServiceDesc.ServiceName:             r.suite.Addrs.Domain,
-		provisioningv1.ProvisioningService_ServiceDesc.ServiceName: r.suite.Addrs.Provisioning,
-		connectionv1.ConnectionService_ServiceDesc.ServiceName:     r.suite.Addrs.Connection,
-		assertionv1.AssertionService_ServiceDesc.ServiceName:       r.suite.Addrs.Assertion,
+		domainv1.DomainService_ServiceDesc.ServiceName:                     r.suite.Addrs.Domain,
+		provisioningv1.ProvisioningInternalService_ServiceDesc.ServiceName: r.suite.Addrs.Provisioning,
+		connectionv1.ConnectionService_ServiceDesc.ServiceName:             r.suite.Addrs.Connection,
+		assertionv1.AssertionService_ServiceDesc.ServiceName:               r.suite.Addrs.Assertion,
 	} {
-		conn, err := grpcclient.Dial(addr, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
-		p.conns[name] = conn
+		p.conns[name] = r.ca.Dial(addr, "gateway")
 	}
 	return p
 }

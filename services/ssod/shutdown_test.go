@@ -27,7 +27,6 @@ import (
 	provisioningv1 "github.com/iechor/sso/gen/iechor/sso/provisioning/v1"
 	"github.com/iechor/sso/services/connection"
 	"github.com/iechor/sso/services/platform/callmeta"
-	"github.com/iechor/sso/services/platform/grpcclient"
 	"github.com/iechor/sso/services/platform/grpcserver/grpcservertest"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/opaque"
@@ -588,29 +587,27 @@ func TestTheAuditEventOfAChangeFinishedDuringTheStopReachesProvisioning(t *testi
 	w.s.stop()
 	log := logging.Discard()
 
-	// Provisioning, to receive the events.
+	// Provisioning, to receive the events; the admin (the gateway) reads them.
 	provCtx, stopProv := context.WithCancel(context.Background())
 	defer stopProv()
-	prov, err := provisioning.New(provCtx, w.s.cfg.Provisioning, log, nil)
+	provCfg := w.s.cfg.Provisioning
+	provCfg.TLS = w.s.ca.Identity("provisioning")
+	prov, err := provisioning.New(provCtx, provCfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	provConn := grpcservertest.Serve(t, prov.Serve)
+	provConn := grpcservertest.Serve(t, prov.Serve, w.s.ca.Identity("gateway"))
 
 	// The connection service alone, as its binary runs it.
 	cfg := w.s.cfg.Connection
+	cfg.TLS = w.s.ca.Identity("connection")
 	cfg.ListenAddr, cfg.ProvisioningAddr, cfg.DomainAddr = freeAddr(t), provConn.Target(), freeAddr(t)
 	cfg.Shutdown.Drain = 0
 	ctx, sigterm := context.WithCancel(context.Background())
 	defer sigterm()
 	stopped := make(chan error, 1)
 	go func() { stopped <- connection.Run(ctx, cfg, log, nil) }()
-	conn, err := grpcclient.Dial(cfg.ListenAddr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	connections := connectionv1.NewConnectionServiceClient(conn)
+	connections := connectionv1.NewConnectionServiceClient(w.s.ca.Dial(cfg.ListenAddr, "gateway"))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := connections.GetConnection(context.Background(), &connectionv1.GetConnectionRequest{Name: w.connection}); err == nil {

@@ -2,6 +2,11 @@
 // to the others over gRPC exactly as separate deployments do, and the REST edge in front. On the
 // embedded defaults it needs nothing but a folder for its SQLite files and development keys.
 //
+// Internal gRPC runs over mutual TLS here too: at start an ephemeral CA, held in memory, issues each
+// component a certificate that names it, so that every service checks its callers as it does when
+// deployed. No one outside the process can hold such a certificate, and nothing a caller writes
+// into a request changes who it is.
+//
 // It stops in dependency order: readiness turns NOT_SERVING everywhere at once, the edge drains and
 // finishes its requests, and only then does each service stop, the callers before the called
 // (assertion, connection, provisioning, domain), each after the one before has stopped. A service
@@ -27,6 +32,7 @@ import (
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/mtls"
 	"github.com/iechor/sso/services/platform/process"
 	"github.com/iechor/sso/services/platform/tracing"
 	"github.com/iechor/sso/services/provisioning"
@@ -99,6 +105,9 @@ type Config struct {
 	Connection   connection.Config   `json:"connection"`
 	Assertion    assertion.Config    `json:"assertion"`
 	Gateway      gateway.Config      `json:"gateway"`
+	// CA issues each component's certificate at Start: a fresh one, in memory, when nil. A test
+	// passes its own, to call the components as any caller.
+	CA *mtls.CA `json:"-"`
 }
 
 // services with a durable store, and the file each gets under DATA_DIR without a database URL.
@@ -138,6 +147,13 @@ func LoadConfig(lookup config.Lookup) (Config, error) {
 	}
 	if !set("REDIS_URL") && !set("REDIS_SENTINEL_ADDRS") && !set("REDIS_CLUSTER_ADDRS") {
 		defaults["EPHEMERAL_STORE"] = "memory"
+	}
+	// The components' certificates come from the process's own CA (Start); files would give every
+	// component the same identity, and the development switch has nothing to let in.
+	for _, name := range []string{"GRPC_TLS_CERT", "GRPC_TLS_KEY", "GRPC_TLS_CA", "GRPC_ALLOW_UNIDENTIFIED_CALLERS"} {
+		if set(name) {
+			return Config{}, fmt.Errorf("%s is for the services run separately: ssod issues its components' certificates itself, in memory", name)
+		}
 	}
 	r := config.NewReader(func(name string) (string, bool) {
 		if v, ok := lookup(name); ok && v != "" {
@@ -226,6 +242,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts gateway.Optio
 	cfg.Gateway.ConnectionAddr, cfg.Gateway.AssertionAddr = addr(l.connection), addr(l.assertion)
 	opts.AllowInProcessStore = true
 	opts.Tracing = tr.Component("gateway")
+	if err := issueIdentities(&cfg); err != nil {
+		l.close()
+		return nil, err
+	}
+	log.Info("internal gRPC runs over mutual TLS with certificates of an in-process CA", "trust_domain", cfg.CA.TrustDomain())
 
 	reg := metrics.NewRegistry()
 	domainSvc, err := domain.New(ctx, cfg.Domain, log.With("component", "domain"), reg, domain.WithTracing(tr.Component("domain")))
@@ -295,6 +316,31 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts gateway.Optio
 	}
 	go s.shutdown(ctx, cfg.Shutdown.Drain, log, notServing, failed, append([]*server{edge}, backends...))
 	return s, nil
+}
+
+// issueIdentities gives each component a certificate of cfg.CA (made now when nil) that names it.
+func issueIdentities(cfg *Config) error {
+	if cfg.CA == nil {
+		ca, err := mtls.NewCA(cfg.Domain.TLS.Domain())
+		if err != nil {
+			return fmt.Errorf("in-process CA: %w", err)
+		}
+		cfg.CA = ca
+	}
+	for _, c := range []struct {
+		name string
+		tls  *mtls.Config
+	}{
+		{"domain", &cfg.Domain.TLS}, {"provisioning", &cfg.Provisioning.TLS}, {"connection", &cfg.Connection.TLS},
+		{"assertion", &cfg.Assertion.TLS}, {"gateway", &cfg.Gateway.TLS},
+	} {
+		id, err := cfg.CA.Issue(c.name)
+		if err != nil {
+			return fmt.Errorf("certificate of %s: %w", c.name, err)
+		}
+		*c.tls = id
+	}
+	return nil
 }
 
 // server is one service of the suite, serving until stop is called.

@@ -14,6 +14,7 @@ import (
 	"github.com/iechor/sso/services/gateway"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/dnstest"
+	"github.com/iechor/sso/services/platform/grpcserver/grpcservertest"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 	"github.com/iechor/sso/services/platform/tracing"
@@ -21,10 +22,12 @@ import (
 	"github.com/iechor/sso/services/ssod"
 )
 
-// running is the suite started as `make run` starts it, on free loopback ports.
+// running is the suite started as `make run` starts it, on free loopback ports. Its components'
+// certificates come from the test's CA, so that the test can call them as any caller.
 type running struct {
 	base  string
 	cfg   ssod.Config
+	ca    *grpcservertest.CA
 	suite *ssod.Suite
 	stop  func()
 }
@@ -51,6 +54,8 @@ func startSuiteWith(t testing.TB, env map[string]string, log *slog.Logger, tr *t
 	if err != nil {
 		t.Fatal(err)
 	}
+	ca := grpcservertest.NewCA(t)
+	cfg.CA = ca.CA()
 	ctx, cancel := context.WithCancel(context.Background())
 	if tr == nil {
 		if tr, err = tracing.New(ctx, cfg.Tracing, log); err != nil {
@@ -78,7 +83,7 @@ func startSuiteWith(t testing.TB, env map[string]string, log *slog.Logger, tr *t
 		}
 	}
 	t.Cleanup(stop)
-	return &running{base: suite.PublicBaseURL, cfg: cfg, suite: suite, stop: stop}
+	return &running{base: suite.PublicBaseURL, cfg: cfg, ca: ca, suite: suite, stop: stop}
 }
 
 // bootstrap creates a company or organization with its owner and returns the owner's token.

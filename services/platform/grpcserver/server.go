@@ -1,6 +1,7 @@
 // Package grpcserver wires a gRPC server the same way for every service: interceptors in one fixed
-// order, health that follows the service's store within a second, reflection, and a graceful stop
-// when the context ends.
+// order, the caller check last (callers: who may call each RPC, as its proto declares), health that
+// follows the service's store within a second, reflection, and a graceful stop when the context
+// ends.
 //
 // A server never stops taking calls before its context ends, and never cuts a call in flight before
 // ShutdownGrace has passed; what the drain before that looks like is the caller's (see
@@ -27,6 +28,7 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
+	"github.com/iechor/sso/services/platform/callers"
 	"github.com/iechor/sso/services/platform/callmeta"
 	"github.com/iechor/sso/services/platform/config"
 	"github.com/iechor/sso/services/platform/logging"
@@ -60,8 +62,15 @@ type Options struct {
 	Ready         func(context.Context) error
 	ReadyInterval time.Duration
 	ReadyTimeout  time.Duration
-	// TLS, when set, makes the server require TLS (with client certificates when ClientCAs is set).
+	// TLS, when set, makes the server require TLS (mtls.Config.Server: a client certificate, when
+	// presented, must be the CA's).
 	TLS *tls.Config
+	// TrustDomain is the trust domain of the certificates that name callers
+	// (mtls.DefaultTrustDomain when empty).
+	TrustDomain string
+	// AllowUnidentifiedCallers lets calls without a client certificate through the caller check:
+	// development without mutual TLS only.
+	AllowUnidentifiedCallers bool
 	// ShutdownGrace is how long in-flight calls may run after the context ends
 	// (config.DefaultShutdownGrace when zero).
 	ShutdownGrace time.Duration
@@ -75,13 +84,16 @@ type Server struct {
 	*grpc.Server
 	opts   Options
 	health *health.Server
+	check  *callers.Check
 	// stopping ends when the graceful stop begins; streams still open then are ended.
 	stopping   context.Context
 	endStreams context.CancelFunc
 }
 
 // New returns a server whose interceptors run in this order: recovery, request id, logging,
-// metrics, error mapping; tracing, a stats handler, sees each call before all of them. Services register their implementations on the embedded *grpc.Server.
+// metrics, error mapping, the caller check; tracing, a stats handler, sees each call before all of
+// them. Services register their implementations on the embedded *grpc.Server; the caller check
+// enforces what their descriptors declare from Serve on.
 func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = logging.Discard()
@@ -95,7 +107,8 @@ func New(opts Options) *Server {
 	if opts.ShutdownGrace == 0 {
 		opts.ShutdownGrace = config.DefaultShutdownGrace
 	}
-	s := &Server{opts: opts, health: health.NewServer()}
+	s := &Server{opts: opts, health: health.NewServer(),
+		check: &callers.Check{TrustDomain: opts.TrustDomain, AllowUnidentified: opts.AllowUnidentifiedCallers, Log: opts.Logger}}
 	s.stopping, s.endStreams = context.WithCancel(context.Background())
 	unary := []grpc.UnaryServerInterceptor{
 		recoveryUnary(opts.Logger),
@@ -111,8 +124,8 @@ func New(opts Options) *Server {
 		unary = append(unary, opts.Metrics.UnaryServerInterceptor())
 		stream = append(stream, opts.Metrics.StreamServerInterceptor())
 	}
-	unary = append(unary, errorsUnary(opts.Logger))
-	stream = append(stream, errorsStream(opts.Logger), s.endStreamsOnStop)
+	unary = append(unary, errorsUnary(opts.Logger), s.check.Unary())
+	stream = append(stream, errorsStream(opts.Logger), s.check.Stream(), s.endStreamsOnStop)
 
 	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
@@ -156,6 +169,11 @@ func (s *Server) NotServing() { s.health.Shutdown() }
 // still open are ended (a watch would otherwise hold the stop for its whole grace), new calls are
 // refused, and calls in flight get ShutdownGrace to finish.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	// Every service is registered by now: the table is what their protos declare.
+	s.check.Load(callers.FromServer(s.Server))
+	if s.opts.AllowUnidentifiedCallers {
+		s.opts.Logger.Warn("calls without a client certificate are let in (GRPC_ALLOW_UNIDENTIFIED_CALLERS): development only")
+	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go s.watchReady(watchCtx)

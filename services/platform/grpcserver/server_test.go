@@ -17,31 +17,28 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	optionsv1 "github.com/iechor/sso/gen/iechor/sso/options/v1"
+	"github.com/iechor/sso/services/platform/callers/callerstest"
 	"github.com/iechor/sso/services/platform/grpcclient"
 	"github.com/iechor/sso/services/platform/grpcserver"
 	"github.com/iechor/sso/services/platform/grpcserver/grpcservertest"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/metrics"
+	"github.com/iechor/sso/services/platform/mtls"
 	"github.com/iechor/sso/services/platform/rpcerror"
 )
 
-// probeDesc is a one-method service whose behaviour each test chooses.
-func probeDesc(call func(ctx context.Context) error) *grpc.ServiceDesc {
-	return &grpc.ServiceDesc{
-		ServiceName: "test.Probe",
-		HandlerType: (*any)(nil),
-		Methods: []grpc.MethodDesc{{
-			MethodName: "Call",
-			Handler: func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
-				in := new(emptypb.Empty)
-				if err := dec(in); err != nil {
-					return nil, err
-				}
-				h := func(ctx context.Context, _ any) (any, error) { return &emptypb.Empty{}, call(ctx) }
-				return ic(ctx, in, &grpc.UnaryServerInfo{FullMethod: "/test.Probe/Call"}, h)
-			},
-		}},
+// The probe is a service whose behaviour each test chooses. These tests are about the server's
+// wiring, not about who calls (the callers package tests that, over mutual TLS): their calls come
+// without a certificate, let in by the development switch.
+func init() {
+	if err := callerstest.Register("test.Probe", []optionsv1.Caller{optionsv1.Caller_CALLER_GATEWAY}, nil); err != nil {
+		panic(err)
 	}
+}
+
+func probeDesc(call func(ctx context.Context) error) *grpc.ServiceDesc {
+	return callerstest.Desc("test.Probe", callerstest.Handlers{Call: call})
 }
 
 type syncBuffer struct {
@@ -67,6 +64,7 @@ func serve(t *testing.T, opts grpcserver.Options, call func(ctx context.Context)
 	logs := &syncBuffer{}
 	opts.Logger = logging.New(logs, "debug", "test")
 	opts.Metrics = metrics.NewRegistry()
+	opts.AllowUnidentifiedCallers = true
 	s := grpcserver.New(opts)
 	s.RegisterService(probeDesc(call), struct{}{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -236,7 +234,7 @@ func TestHealthIsNotServingUntilTheStoreAnswers(t *testing.T) {
 func TestServeStopsGracefullyWhenTheContextEnds(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{})
-	s := grpcserver.New(grpcserver.Options{ShutdownGrace: 5 * time.Second})
+	s := grpcserver.New(grpcserver.Options{ShutdownGrace: 5 * time.Second, AllowUnidentifiedCallers: true})
 	s.RegisterService(probeDesc(func(context.Context) error {
 		close(started)
 		<-release
@@ -322,9 +320,9 @@ func TestWithTheDefaultsHealthFollowsTheStoreWithinASecond(t *testing.T) {
 
 func TestNotServingTurnsHealthAtOnceWhileTheServerKeepsServing(t *testing.T) {
 	srv := grpcserver.New(grpcserver.Options{Names: []string{"test.Probe"}, ReadyInterval: 10 * time.Millisecond,
-		Ready: func(context.Context) error { return nil }})
+		Ready: func(context.Context) error { return nil }, AllowUnidentifiedCallers: true})
 	srv.RegisterService(probeDesc(func(context.Context) error { return nil }), struct{}{})
-	conn := grpcservertest.Serve(t, srv.Serve)
+	conn := grpcservertest.Serve(t, srv.Serve, mtls.Config{})
 	within(t, conn, healthpb.HealthCheckResponse_SERVING, 2*time.Second)
 	srv.NotServing()
 	if st := healthStatus(t, conn, "test.Probe"); st != healthpb.HealthCheckResponse_NOT_SERVING {
@@ -388,7 +386,7 @@ func TestAStreamStillOpenAtTheStopEndsWithAReasonAndDoesNotHoldTheStop(t *testin
 func TestTheServersHealthIsTheReadinessItsMetricsAddressServes(t *testing.T) {
 	reg := metrics.NewRegistry()
 	srv := grpcserver.New(grpcserver.Options{Metrics: reg, ReadyInterval: 10 * time.Millisecond})
-	grpcservertest.Serve(t, srv.Serve)
+	grpcservertest.Serve(t, srv.Serve, mtls.Config{})
 	deadline := time.Now().Add(2 * time.Second)
 	for !reg.Ready() {
 		if time.Now().After(deadline) {

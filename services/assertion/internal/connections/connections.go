@@ -177,7 +177,7 @@ type entry struct {
 
 // Cache keeps parsed connections for a short TTL.
 type Cache struct {
-	client      connectionv1.ConnectionServiceClient
+	client      connectionv1.ConnectionInternalServiceClient
 	ttl         time.Duration
 	defaultSkew time.Duration
 	now         func() time.Time
@@ -190,7 +190,7 @@ type Cache struct {
 }
 
 // NewCache returns a cache over client.
-func NewCache(client connectionv1.ConnectionServiceClient, ttl, defaultSkew time.Duration, now func() time.Time, log *slog.Logger) *Cache {
+func NewCache(client connectionv1.ConnectionInternalServiceClient, ttl, defaultSkew time.Duration, now func() time.Time, log *slog.Logger) *Cache {
 	return &Cache{client: client, ttl: ttl, defaultSkew: defaultSkew, now: now, log: log, entries: map[string]entry{}}
 }
 

@@ -142,7 +142,7 @@ func newCache(t *testing.T, srv *connectiontest.Server, ttl time.Duration) *conn
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return connections.NewCache(connectionv1.NewConnectionServiceClient(conn), ttl, 90*time.Second, time.Now, logging.Discard())
+	return connections.NewCache(connectionv1.NewConnectionInternalServiceClient(conn), ttl, 90*time.Second, time.Now, logging.Discard())
 }
 
 func TestTheCacheAsksOnceWithinItsTTL(t *testing.T) {
@@ -217,7 +217,7 @@ func TestAnUnreachableConnectionServiceIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	c := connections.NewCache(connectionv1.NewConnectionServiceClient(conn), time.Second, 90*time.Second, time.Now, logging.Discard())
+	c := connections.NewCache(connectionv1.NewConnectionInternalServiceClient(conn), time.Second, 90*time.Second, time.Now, logging.Discard())
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if _, err := c.Get(ctx, fixtures.ConnectionID); !errors.Is(err, connections.ErrUnavailable) {

@@ -49,14 +49,12 @@ type IndexError struct {
 func (e *IndexError) Error() string { return fmt.Sprintf("item %d: %v", e.Index, e.Err) }
 func (e *IndexError) Unwrap() error { return e.Err }
 
-// Directory is the part of provisioning's DirectoryService the checks use.
+// Directory is the part of provisioning's internal service the checks use.
 type Directory interface {
-	GetCompany(ctx context.Context, in *provisioningv1.GetCompanyRequest, opts ...grpc.CallOption) (*provisioningv1.GetCompanyResponse, error)
-	GetOrganization(ctx context.Context, in *provisioningv1.GetOrganizationRequest, opts ...grpc.CallOption) (*provisioningv1.GetOrganizationResponse, error)
-	GetTeam(ctx context.Context, in *provisioningv1.GetTeamRequest, opts ...grpc.CallOption) (*provisioningv1.GetTeamResponse, error)
+	LookupTenancy(ctx context.Context, in *provisioningv1.LookupTenancyRequest, opts ...grpc.CallOption) (*provisioningv1.LookupTenancyResponse, error)
 }
 
-// Domains is the part of the DomainService the checks use.
+// Domains is the part of the domain service's internal service the checks use.
 type Domains interface {
 	LookupDomain(ctx context.Context, in *domainv1.LookupDomainRequest, opts ...grpc.CallOption) (*domainv1.LookupDomainResponse, error)
 }
@@ -92,23 +90,40 @@ func peerError(err, notFound, unavailable error) error {
 // business plan. An organization inside a company may hold its own connections on the company's
 // plan.
 func (c *Checker) Owner(ctx context.Context, owner resourcename.Owner) error {
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	if owner.Kind == resourcename.Companies {
-		if _, err := c.Directory.GetCompany(ctx, &provisioningv1.GetCompanyRequest{Name: owner.String()}); err != nil {
-			return peerError(err, ErrOwnerNotFound, ErrDirectoryUnavailable)
-		}
-		return nil
-	}
-	resp, err := c.Directory.GetOrganization(ctx, &provisioningv1.GetOrganizationRequest{Name: owner.String()})
+	entries, err := c.lookup(ctx, []string{owner.String()})
 	if err != nil {
-		return peerError(err, ErrOwnerNotFound, ErrDirectoryUnavailable)
+		return err
 	}
-	org := resp.GetOrganization()
-	if org.GetCompany() == "" && org.GetPlan() != provisioningv1.Plan_PLAN_BUSINESS {
+	e := entries[0]
+	switch {
+	case !e.GetExists():
+		return ErrOwnerNotFound
+	case owner.Kind == resourcename.Organizations && e.GetCompany() == "" && e.GetPlan() != provisioningv1.Plan_PLAN_BUSINESS:
 		return ErrPlanRequired
 	}
 	return nil
+}
+
+// lookup asks the directory about names, one entry per name in their order. A directory that
+// cannot answer is ErrDirectoryUnavailable; an answer that does not fit the question is an error.
+func (c *Checker) lookup(ctx context.Context, names []string) ([]*provisioningv1.TenancyEntry, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	resp, err := c.Directory.LookupTenancy(ctx, &provisioningv1.LookupTenancyRequest{Names: names})
+	if err != nil {
+		// The directory answers a name it does not know with exists: false, never NOT_FOUND.
+		return nil, peerError(err, fmt.Errorf("peer call failed: %w", err), ErrDirectoryUnavailable)
+	}
+	entries := resp.GetEntries()
+	if len(entries) != len(names) {
+		return nil, fmt.Errorf("the directory answered %d entries for %d names", len(entries), len(names))
+	}
+	for i, e := range entries {
+		if e.GetName() != names[i] {
+			return nil, fmt.Errorf("the directory answered %q for %q", e.GetName(), names[i])
+		}
+	}
+	return entries, nil
 }
 
 // DomainsVerified checks that owner verified each domain; indexes[i] is the position of domains[i]
@@ -136,20 +151,23 @@ func (c *Checker) DomainsVerified(ctx context.Context, owner string, domains []s
 // Organizations checks that each organization belongs to owner: to the company for a company owner,
 // or is the owner itself for an organization owner.
 func (c *Checker) Organizations(ctx context.Context, owner resourcename.Owner, orgs []string) error {
-	for i, name := range orgs {
-		if owner.Kind == resourcename.Organizations {
+	if owner.Kind == resourcename.Organizations {
+		for i, name := range orgs {
 			if name != owner.String() {
 				return &IndexError{Index: i, Err: ErrOrganizationOutsideOwner}
 			}
-			continue
 		}
-		cctx, cancel := c.ctx(ctx)
-		resp, err := c.Directory.GetOrganization(cctx, &provisioningv1.GetOrganizationRequest{Name: name})
-		cancel()
-		if err != nil {
-			return &IndexError{Index: i, Err: peerError(err, ErrOrganizationOutsideOwner, ErrDirectoryUnavailable)}
-		}
-		if resp.GetOrganization().GetCompany() != owner.String() {
+		return nil
+	}
+	if len(orgs) == 0 {
+		return nil
+	}
+	entries, err := c.lookup(ctx, orgs)
+	if err != nil {
+		return err
+	}
+	for i, e := range entries {
+		if !e.GetExists() || e.GetCompany() != owner.String() {
 			return &IndexError{Index: i, Err: ErrOrganizationOutsideOwner}
 		}
 	}
@@ -161,10 +179,12 @@ func (c *Checker) Team(ctx context.Context, team, org string) error {
 	if !strings.HasPrefix(team, org+"/teams/") {
 		return ErrTeamOutsideOrganization
 	}
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
-	if _, err := c.Directory.GetTeam(ctx, &provisioningv1.GetTeamRequest{Name: team}); err != nil {
-		return peerError(err, ErrTeamOutsideOrganization, ErrDirectoryUnavailable)
+	entries, err := c.lookup(ctx, []string{team})
+	if err != nil {
+		return err
+	}
+	if !entries[0].GetExists() {
+		return ErrTeamOutsideOrganization
 	}
 	return nil
 }

@@ -29,8 +29,8 @@ import (
 // peers stands in for the assertion and provisioning services behind the edge: a real gRPC server
 // on loopback that answers as they would and keeps what the edge told them.
 type peers struct {
-	assertionv1.UnimplementedAssertionServiceServer
-	provisioningv1.UnimplementedProvisioningServiceServer
+	assertionv1.UnimplementedAssertionInternalServiceServer
+	provisioningv1.UnimplementedProvisioningInternalServiceServer
 
 	mu        sync.Mutex
 	refused   []*assertionv1.RecordRefusedSamlPostRequest
@@ -112,8 +112,8 @@ func startACS(t *testing.T, p *peers) *acsEdge {
 		t.Fatal(err)
 	}
 	g := grpc.NewServer()
-	assertionv1.RegisterAssertionServiceServer(g, p)
-	provisioningv1.RegisterProvisioningServiceServer(g, p)
+	assertionv1.RegisterAssertionInternalServiceServer(g, p)
+	provisioningv1.RegisterProvisioningInternalServiceServer(g, p)
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(g.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -126,8 +126,8 @@ func startACS(t *testing.T, p *peers) *acsEdge {
 	b := &Browser{
 		Flow: &Flow{
 			Policy:       Policy{ReturnToOrigins: []string{"https://hub.example"}, CodeTTL: time.Minute, IntentTTL: time.Minute},
-			Assertion:    assertionv1.NewAssertionServiceClient(conn),
-			Provisioning: provisioningv1.NewProvisioningServiceClient(conn),
+			Assertion:    assertionv1.NewAssertionInternalServiceClient(conn),
+			Provisioning: provisioningv1.NewProvisioningInternalServiceClient(conn),
 			Store:        mem,
 			Log:          logging.Discard(),
 		},

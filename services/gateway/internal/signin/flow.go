@@ -34,10 +34,9 @@ type Limits struct {
 // Flow is the sign-in machinery shared by the JSON API and the browser endpoints.
 type Flow struct {
 	Policy       Policy
-	Connections  connectionv1.ConnectionServiceClient
-	Assertion    assertionv1.AssertionServiceClient
-	Provisioning provisioningv1.ProvisioningServiceClient
-	Directory    provisioningv1.DirectoryServiceClient
+	Connections  connectionv1.ConnectionInternalServiceClient
+	Assertion    assertionv1.AssertionInternalServiceClient
+	Provisioning provisioningv1.ProvisioningInternalServiceClient
 	Store        ephemeral.Store
 	Limiter      *ratelimit.Limiter
 	Limits       Limits
@@ -198,7 +197,7 @@ func (f *Flow) start(ctx context.Context, req startRequest) (startResult, error)
 		if req.principal == "" {
 			return startResult{}, ErrTestModeForbidden
 		}
-		access, err := f.Directory.CheckAccess(ctx, &provisioningv1.CheckAccessRequest{
+		access, err := f.Provisioning.CheckAccess(ctx, &provisioningv1.CheckAccessRequest{
 			Principal: req.principal, Resource: chosen.GetName(), Action: provisioningv1.Action_ACTION_MANAGE_SSO,
 		})
 		if err != nil {

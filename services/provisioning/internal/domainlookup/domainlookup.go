@@ -19,13 +19,13 @@ import (
 
 // Client implements jit.DomainOwners on the domain service.
 type Client struct {
-	domains domainv1.DomainServiceClient
+	domains domainv1.DomainInternalServiceClient
 	timeout time.Duration
 }
 
 // New returns a client on conn; each lookup gets at most timeout.
 func New(conn grpc.ClientConnInterface, timeout time.Duration) *Client {
-	return &Client{domains: domainv1.NewDomainServiceClient(conn), timeout: timeout}
+	return &Client{domains: domainv1.NewDomainInternalServiceClient(conn), timeout: timeout}
 }
 
 // VerifiedOwner returns the owner that verified the email's domain. The domain service's NOT_FOUND

@@ -7,6 +7,7 @@
 package assertionv1
 
 import (
+	_ "github.com/iechor/sso/gen/iechor/sso/options/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -137,851 +138,6 @@ func (LoginOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{1}
 }
 
-type BeginSamlLoginRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The connection: its id (conn_...) or full name.
-	Connection string `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
-	// The browser-binding value (the gateway's cookie); only its hash is stored.
-	BrowserBinding string `protobuf:"bytes,2,opt,name=browser_binding,json=browserBinding,proto3" json:"browser_binding,omitempty"`
-	// Opaque data of the caller, returned on validation (at most 4 KiB).
-	FlowData []byte `protobuf:"bytes,3,opt,name=flow_data,json=flowData,proto3" json:"flow_data,omitempty"`
-	// A test sign-in by an admin: draft connections are allowed and failures are shown in full.
-	TestMode      bool `protobuf:"varint,4,opt,name=test_mode,json=testMode,proto3" json:"test_mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *BeginSamlLoginRequest) Reset() {
-	*x = BeginSamlLoginRequest{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *BeginSamlLoginRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*BeginSamlLoginRequest) ProtoMessage() {}
-
-func (x *BeginSamlLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use BeginSamlLoginRequest.ProtoReflect.Descriptor instead.
-func (*BeginSamlLoginRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *BeginSamlLoginRequest) GetConnection() string {
-	if x != nil {
-		return x.Connection
-	}
-	return ""
-}
-
-func (x *BeginSamlLoginRequest) GetBrowserBinding() string {
-	if x != nil {
-		return x.BrowserBinding
-	}
-	return ""
-}
-
-func (x *BeginSamlLoginRequest) GetFlowData() []byte {
-	if x != nil {
-		return x.FlowData
-	}
-	return nil
-}
-
-func (x *BeginSamlLoginRequest) GetTestMode() bool {
-	if x != nil {
-		return x.TestMode
-	}
-	return false
-}
-
-type BeginSamlLoginResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The IdP URL with SAMLRequest, RelayState and, when the connection signs, SigAlg and Signature.
-	RedirectUrl string `protobuf:"bytes,1,opt,name=redirect_url,json=redirectUrl,proto3" json:"redirect_url,omitempty"`
-	// The opaque relay-state handle (at most 80 bytes).
-	RelayState string `protobuf:"bytes,2,opt,name=relay_state,json=relayState,proto3" json:"relay_state,omitempty"`
-	// The AuthnRequest ID.
-	RequestId     string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *BeginSamlLoginResponse) Reset() {
-	*x = BeginSamlLoginResponse{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *BeginSamlLoginResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*BeginSamlLoginResponse) ProtoMessage() {}
-
-func (x *BeginSamlLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use BeginSamlLoginResponse.ProtoReflect.Descriptor instead.
-func (*BeginSamlLoginResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *BeginSamlLoginResponse) GetRedirectUrl() string {
-	if x != nil {
-		return x.RedirectUrl
-	}
-	return ""
-}
-
-func (x *BeginSamlLoginResponse) GetRelayState() string {
-	if x != nil {
-		return x.RelayState
-	}
-	return ""
-}
-
-func (x *BeginSamlLoginResponse) GetRequestId() string {
-	if x != nil {
-		return x.RequestId
-	}
-	return ""
-}
-
-func (x *BeginSamlLoginResponse) GetExpireTime() *timestamppb.Timestamp {
-	if x != nil {
-		return x.ExpireTime
-	}
-	return nil
-}
-
-type ValidateSamlResponseRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The connection id named by the ACS path.
-	ConnectionId string `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
-	// The SAMLResponse form field, base64 as posted.
-	SamlResponse string `protobuf:"bytes,2,opt,name=saml_response,json=samlResponse,proto3" json:"saml_response,omitempty"`
-	// The RelayState form field.
-	RelayState string `protobuf:"bytes,3,opt,name=relay_state,json=relayState,proto3" json:"relay_state,omitempty"`
-	// The browser-binding value of the browser that posted.
-	BrowserBinding string `protobuf:"bytes,4,opt,name=browser_binding,json=browserBinding,proto3" json:"browser_binding,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
-}
-
-func (x *ValidateSamlResponseRequest) Reset() {
-	*x = ValidateSamlResponseRequest{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ValidateSamlResponseRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ValidateSamlResponseRequest) ProtoMessage() {}
-
-func (x *ValidateSamlResponseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ValidateSamlResponseRequest.ProtoReflect.Descriptor instead.
-func (*ValidateSamlResponseRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *ValidateSamlResponseRequest) GetConnectionId() string {
-	if x != nil {
-		return x.ConnectionId
-	}
-	return ""
-}
-
-func (x *ValidateSamlResponseRequest) GetSamlResponse() string {
-	if x != nil {
-		return x.SamlResponse
-	}
-	return ""
-}
-
-func (x *ValidateSamlResponseRequest) GetRelayState() string {
-	if x != nil {
-		return x.RelayState
-	}
-	return ""
-}
-
-func (x *ValidateSamlResponseRequest) GetBrowserBinding() string {
-	if x != nil {
-		return x.BrowserBinding
-	}
-	return ""
-}
-
-// A person as a validated assertion asserts them.
-type ValidatedIdentity struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The connection's full name.
-	Connection string `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
-	// The NameID.
-	Subject              string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
-	NameIdFormat         string                 `protobuf:"bytes,3,opt,name=name_id_format,json=nameIdFormat,proto3" json:"name_id_format,omitempty"`
-	Email                string                 `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
-	FullName             string                 `protobuf:"bytes,5,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
-	Groups               []string               `protobuf:"bytes,6,rep,name=groups,proto3" json:"groups,omitempty"`
-	IechorOrg            string                 `protobuf:"bytes,7,opt,name=iechor_org,json=iechorOrg,proto3" json:"iechor_org,omitempty"`
-	IechorTeam           string                 `protobuf:"bytes,8,opt,name=iechor_team,json=iechorTeam,proto3" json:"iechor_team,omitempty"`
-	IechorRole           string                 `protobuf:"bytes,9,opt,name=iechor_role,json=iechorRole,proto3" json:"iechor_role,omitempty"`
-	IechorSessionMinutes int32                  `protobuf:"varint,10,opt,name=iechor_session_minutes,json=iechorSessionMinutes,proto3" json:"iechor_session_minutes,omitempty"`
-	SessionIndex         string                 `protobuf:"bytes,11,opt,name=session_index,json=sessionIndex,proto3" json:"session_index,omitempty"`
-	AuthnInstant         *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=authn_instant,json=authnInstant,proto3" json:"authn_instant,omitempty"`
-	// The assertion's issuer and ID.
-	Issuer        string `protobuf:"bytes,13,opt,name=issuer,proto3" json:"issuer,omitempty"`
-	AssertionId   string `protobuf:"bytes,14,opt,name=assertion_id,json=assertionId,proto3" json:"assertion_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ValidatedIdentity) Reset() {
-	*x = ValidatedIdentity{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ValidatedIdentity) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ValidatedIdentity) ProtoMessage() {}
-
-func (x *ValidatedIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ValidatedIdentity.ProtoReflect.Descriptor instead.
-func (*ValidatedIdentity) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *ValidatedIdentity) GetConnection() string {
-	if x != nil {
-		return x.Connection
-	}
-	return ""
-}
-
-func (x *ValidatedIdentity) GetSubject() string {
-	if x != nil {
-		return x.Subject
-	}
-	return ""
-}
-
-func (x *ValidatedIdentity) GetNameIdFormat() string {
-	if x != nil {
-		return x.NameIdFormat
-	}
-	return ""
-}
-
-func (x *ValidatedIdentity) GetEmail() string {
-	if x != nil {
-		return x.Email
-	}
-	return ""
-}
-
-func (x *ValidatedIdentity) GetFullName() string {
-	if x != nil {
-		return x.FullName
-	}
-	return ""
-}
-
-func (x *ValidatedIdentity) GetGroups() []string {
-	if x != nil {
-		return x.Groups
-	}
-	return nil
-}
-
-func (x *ValidatedIdentity) GetIechorOrg() string {
-	if x != nil {
-		return x.IechorOrg
-	}
-	return ""
-}
-
-func (x *ValidatedIdentity) GetIechorTeam() string {
-	if x != nil {
-		return x.IechorTeam
-	}
-	return ""
-}
-
-func (x *ValidatedIdentity) GetIechorRole() string {
-	if x != nil {
-		return x.IechorRole
-	}
-	return ""
-}
-
-func (x *ValidatedIdentity) GetIechorSessionMinutes() int32 {
-	if x != nil {
-		return x.IechorSessionMinutes
-	}
-	return 0
-}
-
-func (x *ValidatedIdentity) GetSessionIndex() string {
-	if x != nil {
-		return x.SessionIndex
-	}
-	return ""
-}
-
-func (x *ValidatedIdentity) GetAuthnInstant() *timestamppb.Timestamp {
-	if x != nil {
-		return x.AuthnInstant
-	}
-	return nil
-}
-
-func (x *ValidatedIdentity) GetIssuer() string {
-	if x != nil {
-		return x.Issuer
-	}
-	return ""
-}
-
-func (x *ValidatedIdentity) GetAssertionId() string {
-	if x != nil {
-		return x.AssertionId
-	}
-	return ""
-}
-
-type ValidateSamlResponseResponse struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Identity *ValidatedIdentity     `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
-	// What the caller passed to BeginSamlLogin.
-	FlowData []byte `protobuf:"bytes,2,opt,name=flow_data,json=flowData,proto3" json:"flow_data,omitempty"`
-	TestMode bool   `protobuf:"varint,3,opt,name=test_mode,json=testMode,proto3" json:"test_mode,omitempty"`
-	// The recorded attempt, validated but not finished: the caller reports how it ended with
-	// ReportLoginOutcome.
-	AttemptId string `protobuf:"bytes,4,opt,name=attempt_id,json=attemptId,proto3" json:"attempt_id,omitempty"`
-	// The connection's provisioning settings from the configuration that accepted the response, so
-	// that the caller provisions by the same version of the connection.
-	ConnectionSettings *ConnectionSettings `protobuf:"bytes,5,opt,name=connection_settings,json=connectionSettings,proto3" json:"connection_settings,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
-}
-
-func (x *ValidateSamlResponseResponse) Reset() {
-	*x = ValidateSamlResponseResponse{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ValidateSamlResponseResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ValidateSamlResponseResponse) ProtoMessage() {}
-
-func (x *ValidateSamlResponseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ValidateSamlResponseResponse.ProtoReflect.Descriptor instead.
-func (*ValidateSamlResponseResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *ValidateSamlResponseResponse) GetIdentity() *ValidatedIdentity {
-	if x != nil {
-		return x.Identity
-	}
-	return nil
-}
-
-func (x *ValidateSamlResponseResponse) GetFlowData() []byte {
-	if x != nil {
-		return x.FlowData
-	}
-	return nil
-}
-
-func (x *ValidateSamlResponseResponse) GetTestMode() bool {
-	if x != nil {
-		return x.TestMode
-	}
-	return false
-}
-
-func (x *ValidateSamlResponseResponse) GetAttemptId() string {
-	if x != nil {
-		return x.AttemptId
-	}
-	return ""
-}
-
-func (x *ValidateSamlResponseResponse) GetConnectionSettings() *ConnectionSettings {
-	if x != nil {
-		return x.ConnectionSettings
-	}
-	return nil
-}
-
-// What a connection allows at provisioning time.
-type ConnectionSettings struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	JitEnabled bool                   `protobuf:"varint,1,opt,name=jit_enabled,json=jitEnabled,proto3" json:"jit_enabled,omitempty"`
-	// companies/{c} or organizations/{o}
-	Owner                 string   `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
-	Organizations         []string `protobuf:"bytes,3,rep,name=organizations,proto3" json:"organizations,omitempty"`
-	DefaultOrganization   string   `protobuf:"bytes,4,opt,name=default_organization,json=defaultOrganization,proto3" json:"default_organization,omitempty"`
-	DefaultTeam           string   `protobuf:"bytes,5,opt,name=default_team,json=defaultTeam,proto3" json:"default_team,omitempty"`
-	HonorIdpRoles         bool     `protobuf:"varint,6,opt,name=honor_idp_roles,json=honorIdpRoles,proto3" json:"honor_idp_roles,omitempty"`
-	DefaultSessionMinutes int32    `protobuf:"varint,7,opt,name=default_session_minutes,json=defaultSessionMinutes,proto3" json:"default_session_minutes,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
-}
-
-func (x *ConnectionSettings) Reset() {
-	*x = ConnectionSettings{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ConnectionSettings) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ConnectionSettings) ProtoMessage() {}
-
-func (x *ConnectionSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ConnectionSettings.ProtoReflect.Descriptor instead.
-func (*ConnectionSettings) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *ConnectionSettings) GetJitEnabled() bool {
-	if x != nil {
-		return x.JitEnabled
-	}
-	return false
-}
-
-func (x *ConnectionSettings) GetOwner() string {
-	if x != nil {
-		return x.Owner
-	}
-	return ""
-}
-
-func (x *ConnectionSettings) GetOrganizations() []string {
-	if x != nil {
-		return x.Organizations
-	}
-	return nil
-}
-
-func (x *ConnectionSettings) GetDefaultOrganization() string {
-	if x != nil {
-		return x.DefaultOrganization
-	}
-	return ""
-}
-
-func (x *ConnectionSettings) GetDefaultTeam() string {
-	if x != nil {
-		return x.DefaultTeam
-	}
-	return ""
-}
-
-func (x *ConnectionSettings) GetHonorIdpRoles() bool {
-	if x != nil {
-		return x.HonorIdpRoles
-	}
-	return false
-}
-
-func (x *ConnectionSettings) GetDefaultSessionMinutes() int32 {
-	if x != nil {
-		return x.DefaultSessionMinutes
-	}
-	return 0
-}
-
-type RecordRefusedSamlPostRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The connection id named by the ACS path.
-	ConnectionId string `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
-	// The RelayState form field, as far as the edge could read it; empty when the post named none.
-	RelayState string `protobuf:"bytes,2,opt,name=relay_state,json=relayState,proto3" json:"relay_state,omitempty"`
-	// The browser-binding value of the browser that posted.
-	BrowserBinding string `protobuf:"bytes,3,opt,name=browser_binding,json=browserBinding,proto3" json:"browser_binding,omitempty"`
-	// The edge's typed reason (BODY_TOO_LARGE, ACS_UNKNOWN_FIELD, ...): UPPER_SNAKE_CASE, at most 64
-	// characters.
-	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	// The check that failed, in words, and the wanted and the got values (each at most 256 bytes).
-	Check  string `protobuf:"bytes,5,opt,name=check,proto3" json:"check,omitempty"`
-	Wanted string `protobuf:"bytes,6,opt,name=wanted,proto3" json:"wanted,omitempty"`
-	Got    string `protobuf:"bytes,7,opt,name=got,proto3" json:"got,omitempty"`
-	// Who must act; FIX_BY_IDP_ADMIN when unspecified.
-	FixBy         FixBy `protobuf:"varint,8,opt,name=fix_by,json=fixBy,proto3,enum=iechor.sso.assertion.v1.FixBy" json:"fix_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RecordRefusedSamlPostRequest) Reset() {
-	*x = RecordRefusedSamlPostRequest{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RecordRefusedSamlPostRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RecordRefusedSamlPostRequest) ProtoMessage() {}
-
-func (x *RecordRefusedSamlPostRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RecordRefusedSamlPostRequest.ProtoReflect.Descriptor instead.
-func (*RecordRefusedSamlPostRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *RecordRefusedSamlPostRequest) GetConnectionId() string {
-	if x != nil {
-		return x.ConnectionId
-	}
-	return ""
-}
-
-func (x *RecordRefusedSamlPostRequest) GetRelayState() string {
-	if x != nil {
-		return x.RelayState
-	}
-	return ""
-}
-
-func (x *RecordRefusedSamlPostRequest) GetBrowserBinding() string {
-	if x != nil {
-		return x.BrowserBinding
-	}
-	return ""
-}
-
-func (x *RecordRefusedSamlPostRequest) GetReason() string {
-	if x != nil {
-		return x.Reason
-	}
-	return ""
-}
-
-func (x *RecordRefusedSamlPostRequest) GetCheck() string {
-	if x != nil {
-		return x.Check
-	}
-	return ""
-}
-
-func (x *RecordRefusedSamlPostRequest) GetWanted() string {
-	if x != nil {
-		return x.Wanted
-	}
-	return ""
-}
-
-func (x *RecordRefusedSamlPostRequest) GetGot() string {
-	if x != nil {
-		return x.Got
-	}
-	return ""
-}
-
-func (x *RecordRefusedSamlPostRequest) GetFixBy() FixBy {
-	if x != nil {
-		return x.FixBy
-	}
-	return FixBy_FIX_BY_UNSPECIFIED
-}
-
-type RecordRefusedSamlPostResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The recorded attempt.
-	AttemptId string `protobuf:"bytes,1,opt,name=attempt_id,json=attemptId,proto3" json:"attempt_id,omitempty"`
-	// Whether the relay state named was consumed: it was live and the posting browser started it.
-	RelayStateConsumed bool `protobuf:"varint,2,opt,name=relay_state_consumed,json=relayStateConsumed,proto3" json:"relay_state_consumed,omitempty"`
-	// Whether the consumed relay state was an admin's test sign-in (false when none was consumed).
-	TestMode      bool `protobuf:"varint,3,opt,name=test_mode,json=testMode,proto3" json:"test_mode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RecordRefusedSamlPostResponse) Reset() {
-	*x = RecordRefusedSamlPostResponse{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RecordRefusedSamlPostResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RecordRefusedSamlPostResponse) ProtoMessage() {}
-
-func (x *RecordRefusedSamlPostResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[7]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RecordRefusedSamlPostResponse.ProtoReflect.Descriptor instead.
-func (*RecordRefusedSamlPostResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *RecordRefusedSamlPostResponse) GetAttemptId() string {
-	if x != nil {
-		return x.AttemptId
-	}
-	return ""
-}
-
-func (x *RecordRefusedSamlPostResponse) GetRelayStateConsumed() bool {
-	if x != nil {
-		return x.RelayStateConsumed
-	}
-	return false
-}
-
-func (x *RecordRefusedSamlPostResponse) GetTestMode() bool {
-	if x != nil {
-		return x.TestMode
-	}
-	return false
-}
-
-type ReportLoginOutcomeRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The attempt id that ValidateSamlResponse returned.
-	AttemptId string `protobuf:"bytes,1,opt,name=attempt_id,json=attemptId,proto3" json:"attempt_id,omitempty"`
-	// The connection's full name: the validated identity's connection.
-	Connection string `protobuf:"bytes,2,opt,name=connection,proto3" json:"connection,omitempty"`
-	// LOGIN_OUTCOME_SIGNED_IN or LOGIN_OUTCOME_REFUSED.
-	Outcome LoginOutcome `protobuf:"varint,3,opt,name=outcome,proto3,enum=iechor.sso.assertion.v1.LoginOutcome" json:"outcome,omitempty"`
-	// For a refusal: its typed reason (UPPER_SNAKE_CASE, at most 64 characters), the step that
-	// refused in words, what it said (at most 256 bytes each) and who must act. Empty for a sign-in.
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	Check         string `protobuf:"bytes,5,opt,name=check,proto3" json:"check,omitempty"`
-	Got           string `protobuf:"bytes,6,opt,name=got,proto3" json:"got,omitempty"`
-	FixBy         FixBy  `protobuf:"varint,7,opt,name=fix_by,json=fixBy,proto3,enum=iechor.sso.assertion.v1.FixBy" json:"fix_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ReportLoginOutcomeRequest) Reset() {
-	*x = ReportLoginOutcomeRequest{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[8]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ReportLoginOutcomeRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ReportLoginOutcomeRequest) ProtoMessage() {}
-
-func (x *ReportLoginOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[8]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ReportLoginOutcomeRequest.ProtoReflect.Descriptor instead.
-func (*ReportLoginOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{8}
-}
-
-func (x *ReportLoginOutcomeRequest) GetAttemptId() string {
-	if x != nil {
-		return x.AttemptId
-	}
-	return ""
-}
-
-func (x *ReportLoginOutcomeRequest) GetConnection() string {
-	if x != nil {
-		return x.Connection
-	}
-	return ""
-}
-
-func (x *ReportLoginOutcomeRequest) GetOutcome() LoginOutcome {
-	if x != nil {
-		return x.Outcome
-	}
-	return LoginOutcome_LOGIN_OUTCOME_UNSPECIFIED
-}
-
-func (x *ReportLoginOutcomeRequest) GetReason() string {
-	if x != nil {
-		return x.Reason
-	}
-	return ""
-}
-
-func (x *ReportLoginOutcomeRequest) GetCheck() string {
-	if x != nil {
-		return x.Check
-	}
-	return ""
-}
-
-func (x *ReportLoginOutcomeRequest) GetGot() string {
-	if x != nil {
-		return x.Got
-	}
-	return ""
-}
-
-func (x *ReportLoginOutcomeRequest) GetFixBy() FixBy {
-	if x != nil {
-		return x.FixBy
-	}
-	return FixBy_FIX_BY_UNSPECIFIED
-}
-
-type ReportLoginOutcomeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ReportLoginOutcomeResponse) Reset() {
-	*x = ReportLoginOutcomeResponse{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[9]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ReportLoginOutcomeResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ReportLoginOutcomeResponse) ProtoMessage() {}
-
-func (x *ReportLoginOutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[9]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ReportLoginOutcomeResponse.ProtoReflect.Descriptor instead.
-func (*ReportLoginOutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{9}
-}
-
 // One sign-in attempt.
 type LoginAttempt struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1010,7 +166,7 @@ type LoginAttempt struct {
 
 func (x *LoginAttempt) Reset() {
 	*x = LoginAttempt{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[10]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +178,7 @@ func (x *LoginAttempt) String() string {
 func (*LoginAttempt) ProtoMessage() {}
 
 func (x *LoginAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[10]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +191,7 @@ func (x *LoginAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginAttempt.ProtoReflect.Descriptor instead.
 func (*LoginAttempt) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{10}
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *LoginAttempt) GetName() string {
@@ -1134,7 +290,7 @@ type ListLoginAttemptsRequest struct {
 
 func (x *ListLoginAttemptsRequest) Reset() {
 	*x = ListLoginAttemptsRequest{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[11]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +302,7 @@ func (x *ListLoginAttemptsRequest) String() string {
 func (*ListLoginAttemptsRequest) ProtoMessage() {}
 
 func (x *ListLoginAttemptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[11]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +315,7 @@ func (x *ListLoginAttemptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLoginAttemptsRequest.ProtoReflect.Descriptor instead.
 func (*ListLoginAttemptsRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{11}
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ListLoginAttemptsRequest) GetParent() string {
@@ -1193,7 +349,7 @@ type ListLoginAttemptsResponse struct {
 
 func (x *ListLoginAttemptsResponse) Reset() {
 	*x = ListLoginAttemptsResponse{}
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[12]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +361,7 @@ func (x *ListLoginAttemptsResponse) String() string {
 func (*ListLoginAttemptsResponse) ProtoMessage() {}
 
 func (x *ListLoginAttemptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[12]
+	mi := &file_iechor_sso_assertion_v1_assertion_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +374,7 @@ func (x *ListLoginAttemptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLoginAttemptsResponse.ProtoReflect.Descriptor instead.
 func (*ListLoginAttemptsResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{12}
+	return file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListLoginAttemptsResponse) GetLoginAttempts() []*LoginAttempt {
@@ -1239,92 +395,7 @@ var File_iechor_sso_assertion_v1_assertion_proto protoreflect.FileDescriptor
 
 const file_iechor_sso_assertion_v1_assertion_proto_rawDesc = "" +
 	"\n" +
-	"'iechor/sso/assertion/v1/assertion.proto\x12\x17iechor.sso.assertion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x01\n" +
-	"\x15BeginSamlLoginRequest\x12#\n" +
-	"\n" +
-	"connection\x18\x01 \x01(\tB\x03\xe0A\x02R\n" +
-	"connection\x12,\n" +
-	"\x0fbrowser_binding\x18\x02 \x01(\tB\x03\xe0A\x02R\x0ebrowserBinding\x12\x1b\n" +
-	"\tflow_data\x18\x03 \x01(\fR\bflowData\x12\x1b\n" +
-	"\ttest_mode\x18\x04 \x01(\bR\btestMode\"\xb8\x01\n" +
-	"\x16BeginSamlLoginResponse\x12!\n" +
-	"\fredirect_url\x18\x01 \x01(\tR\vredirectUrl\x12\x1f\n" +
-	"\vrelay_state\x18\x02 \x01(\tR\n" +
-	"relayState\x12\x1d\n" +
-	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\x12;\n" +
-	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xc5\x01\n" +
-	"\x1bValidateSamlResponseRequest\x12(\n" +
-	"\rconnection_id\x18\x01 \x01(\tB\x03\xe0A\x02R\fconnectionId\x12(\n" +
-	"\rsaml_response\x18\x02 \x01(\tB\x03\xe0A\x02R\fsamlResponse\x12$\n" +
-	"\vrelay_state\x18\x03 \x01(\tB\x03\xe0A\x02R\n" +
-	"relayState\x12,\n" +
-	"\x0fbrowser_binding\x18\x04 \x01(\tB\x03\xe0A\x02R\x0ebrowserBinding\"\xf6\x03\n" +
-	"\x11ValidatedIdentity\x12\x1e\n" +
-	"\n" +
-	"connection\x18\x01 \x01(\tR\n" +
-	"connection\x12\x18\n" +
-	"\asubject\x18\x02 \x01(\tR\asubject\x12$\n" +
-	"\x0ename_id_format\x18\x03 \x01(\tR\fnameIdFormat\x12\x14\n" +
-	"\x05email\x18\x04 \x01(\tR\x05email\x12\x1b\n" +
-	"\tfull_name\x18\x05 \x01(\tR\bfullName\x12\x16\n" +
-	"\x06groups\x18\x06 \x03(\tR\x06groups\x12\x1d\n" +
-	"\n" +
-	"iechor_org\x18\a \x01(\tR\tiechorOrg\x12\x1f\n" +
-	"\viechor_team\x18\b \x01(\tR\n" +
-	"iechorTeam\x12\x1f\n" +
-	"\viechor_role\x18\t \x01(\tR\n" +
-	"iechorRole\x124\n" +
-	"\x16iechor_session_minutes\x18\n" +
-	" \x01(\x05R\x14iechorSessionMinutes\x12#\n" +
-	"\rsession_index\x18\v \x01(\tR\fsessionIndex\x12?\n" +
-	"\rauthn_instant\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\fauthnInstant\x12\x16\n" +
-	"\x06issuer\x18\r \x01(\tR\x06issuer\x12!\n" +
-	"\fassertion_id\x18\x0e \x01(\tR\vassertionId\"\x9d\x02\n" +
-	"\x1cValidateSamlResponseResponse\x12F\n" +
-	"\bidentity\x18\x01 \x01(\v2*.iechor.sso.assertion.v1.ValidatedIdentityR\bidentity\x12\x1b\n" +
-	"\tflow_data\x18\x02 \x01(\fR\bflowData\x12\x1b\n" +
-	"\ttest_mode\x18\x03 \x01(\bR\btestMode\x12\x1d\n" +
-	"\n" +
-	"attempt_id\x18\x04 \x01(\tR\tattemptId\x12\\\n" +
-	"\x13connection_settings\x18\x05 \x01(\v2+.iechor.sso.assertion.v1.ConnectionSettingsR\x12connectionSettings\"\xa7\x02\n" +
-	"\x12ConnectionSettings\x12\x1f\n" +
-	"\vjit_enabled\x18\x01 \x01(\bR\n" +
-	"jitEnabled\x12\x14\n" +
-	"\x05owner\x18\x02 \x01(\tR\x05owner\x12$\n" +
-	"\rorganizations\x18\x03 \x03(\tR\rorganizations\x121\n" +
-	"\x14default_organization\x18\x04 \x01(\tR\x13defaultOrganization\x12!\n" +
-	"\fdefault_team\x18\x05 \x01(\tR\vdefaultTeam\x12&\n" +
-	"\x0fhonor_idp_roles\x18\x06 \x01(\bR\rhonorIdpRoles\x126\n" +
-	"\x17default_session_minutes\x18\a \x01(\x05R\x15defaultSessionMinutes\"\xab\x02\n" +
-	"\x1cRecordRefusedSamlPostRequest\x12(\n" +
-	"\rconnection_id\x18\x01 \x01(\tB\x03\xe0A\x02R\fconnectionId\x12\x1f\n" +
-	"\vrelay_state\x18\x02 \x01(\tR\n" +
-	"relayState\x12'\n" +
-	"\x0fbrowser_binding\x18\x03 \x01(\tR\x0ebrowserBinding\x12\x1b\n" +
-	"\x06reason\x18\x04 \x01(\tB\x03\xe0A\x02R\x06reason\x12\x19\n" +
-	"\x05check\x18\x05 \x01(\tB\x03\xe0A\x02R\x05check\x12\x16\n" +
-	"\x06wanted\x18\x06 \x01(\tR\x06wanted\x12\x10\n" +
-	"\x03got\x18\a \x01(\tR\x03got\x125\n" +
-	"\x06fix_by\x18\b \x01(\x0e2\x1e.iechor.sso.assertion.v1.FixByR\x05fixBy\"\x8d\x01\n" +
-	"\x1dRecordRefusedSamlPostResponse\x12\x1d\n" +
-	"\n" +
-	"attempt_id\x18\x01 \x01(\tR\tattemptId\x120\n" +
-	"\x14relay_state_consumed\x18\x02 \x01(\bR\x12relayStateConsumed\x12\x1b\n" +
-	"\ttest_mode\x18\x03 \x01(\bR\btestMode\"\xa1\x02\n" +
-	"\x19ReportLoginOutcomeRequest\x12\"\n" +
-	"\n" +
-	"attempt_id\x18\x01 \x01(\tB\x03\xe0A\x02R\tattemptId\x12#\n" +
-	"\n" +
-	"connection\x18\x02 \x01(\tB\x03\xe0A\x02R\n" +
-	"connection\x12D\n" +
-	"\aoutcome\x18\x03 \x01(\x0e2%.iechor.sso.assertion.v1.LoginOutcomeB\x03\xe0A\x02R\aoutcome\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05check\x18\x05 \x01(\tR\x05check\x12\x10\n" +
-	"\x03got\x18\x06 \x01(\tR\x03got\x125\n" +
-	"\x06fix_by\x18\a \x01(\x0e2\x1e.iechor.sso.assertion.v1.FixByR\x05fixBy\"\x1c\n" +
-	"\x1aReportLoginOutcomeResponse\"\xca\x03\n" +
+	"'iechor/sso/assertion/v1/assertion.proto\x12\x17iechor.sso.assertion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#iechor/sso/options/v1/options.proto\"\xca\x03\n" +
 	"\fLoginAttempt\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
 	"\fattempt_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vattemptTime\x12?\n" +
@@ -1357,13 +428,10 @@ const file_iechor_sso_assertion_v1_assertion_proto_rawDesc = "" +
 	"\x19LOGIN_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17LOGIN_OUTCOME_SIGNED_IN\x10\x01\x12\x19\n" +
 	"\x15LOGIN_OUTCOME_REFUSED\x10\x02\x12\x1c\n" +
-	"\x18LOGIN_OUTCOME_UNFINISHED\x10\x032\x8a\x06\n" +
-	"\x10AssertionService\x12q\n" +
-	"\x0eBeginSamlLogin\x12..iechor.sso.assertion.v1.BeginSamlLoginRequest\x1a/.iechor.sso.assertion.v1.BeginSamlLoginResponse\x12\x83\x01\n" +
-	"\x14ValidateSamlResponse\x124.iechor.sso.assertion.v1.ValidateSamlResponseRequest\x1a5.iechor.sso.assertion.v1.ValidateSamlResponseResponse\x12\x86\x01\n" +
-	"\x15RecordRefusedSamlPost\x125.iechor.sso.assertion.v1.RecordRefusedSamlPostRequest\x1a6.iechor.sso.assertion.v1.RecordRefusedSamlPostResponse\x12}\n" +
-	"\x12ReportLoginOutcome\x122.iechor.sso.assertion.v1.ReportLoginOutcomeRequest\x1a3.iechor.sso.assertion.v1.ReportLoginOutcomeResponse\x12\xf4\x01\n" +
-	"\x11ListLoginAttempts\x121.iechor.sso.assertion.v1.ListLoginAttemptsRequest\x1a2.iechor.sso.assertion.v1.ListLoginAttemptsResponse\"x\x82\xd3\xe4\x93\x02rZ:\x128/v1/{parent=organizations/*/connections/*}/loginAttempts\x124/v1/{parent=companies/*/connections/*}/loginAttemptsB?Z=github.com/iechor/sso/gen/iechor/sso/assertion/v1;assertionv1b\x06proto3"
+	"\x18LOGIN_OUTCOME_UNFINISHED\x10\x032\x90\x02\n" +
+	"\x10AssertionService\x12\xfb\x01\n" +
+	"\x11ListLoginAttempts\x121.iechor.sso.assertion.v1.ListLoginAttemptsRequest\x1a2.iechor.sso.assertion.v1.ListLoginAttemptsResponse\"\x7f\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02rZ:\x128/v1/{parent=organizations/*/connections/*}/loginAttempts\x124/v1/{parent=companies/*/connections/*}/loginAttemptsB?Z=github.com/iechor/sso/gen/iechor/sso/assertion/v1;assertionv1b\x06proto3"
 
 var (
 	file_iechor_sso_assertion_v1_assertion_proto_rawDescOnce sync.Once
@@ -1378,53 +446,28 @@ func file_iechor_sso_assertion_v1_assertion_proto_rawDescGZIP() []byte {
 }
 
 var file_iechor_sso_assertion_v1_assertion_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_iechor_sso_assertion_v1_assertion_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_iechor_sso_assertion_v1_assertion_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_iechor_sso_assertion_v1_assertion_proto_goTypes = []any{
-	(FixBy)(0),                            // 0: iechor.sso.assertion.v1.FixBy
-	(LoginOutcome)(0),                     // 1: iechor.sso.assertion.v1.LoginOutcome
-	(*BeginSamlLoginRequest)(nil),         // 2: iechor.sso.assertion.v1.BeginSamlLoginRequest
-	(*BeginSamlLoginResponse)(nil),        // 3: iechor.sso.assertion.v1.BeginSamlLoginResponse
-	(*ValidateSamlResponseRequest)(nil),   // 4: iechor.sso.assertion.v1.ValidateSamlResponseRequest
-	(*ValidatedIdentity)(nil),             // 5: iechor.sso.assertion.v1.ValidatedIdentity
-	(*ValidateSamlResponseResponse)(nil),  // 6: iechor.sso.assertion.v1.ValidateSamlResponseResponse
-	(*ConnectionSettings)(nil),            // 7: iechor.sso.assertion.v1.ConnectionSettings
-	(*RecordRefusedSamlPostRequest)(nil),  // 8: iechor.sso.assertion.v1.RecordRefusedSamlPostRequest
-	(*RecordRefusedSamlPostResponse)(nil), // 9: iechor.sso.assertion.v1.RecordRefusedSamlPostResponse
-	(*ReportLoginOutcomeRequest)(nil),     // 10: iechor.sso.assertion.v1.ReportLoginOutcomeRequest
-	(*ReportLoginOutcomeResponse)(nil),    // 11: iechor.sso.assertion.v1.ReportLoginOutcomeResponse
-	(*LoginAttempt)(nil),                  // 12: iechor.sso.assertion.v1.LoginAttempt
-	(*ListLoginAttemptsRequest)(nil),      // 13: iechor.sso.assertion.v1.ListLoginAttemptsRequest
-	(*ListLoginAttemptsResponse)(nil),     // 14: iechor.sso.assertion.v1.ListLoginAttemptsResponse
-	(*timestamppb.Timestamp)(nil),         // 15: google.protobuf.Timestamp
+	(FixBy)(0),                        // 0: iechor.sso.assertion.v1.FixBy
+	(LoginOutcome)(0),                 // 1: iechor.sso.assertion.v1.LoginOutcome
+	(*LoginAttempt)(nil),              // 2: iechor.sso.assertion.v1.LoginAttempt
+	(*ListLoginAttemptsRequest)(nil),  // 3: iechor.sso.assertion.v1.ListLoginAttemptsRequest
+	(*ListLoginAttemptsResponse)(nil), // 4: iechor.sso.assertion.v1.ListLoginAttemptsResponse
+	(*timestamppb.Timestamp)(nil),     // 5: google.protobuf.Timestamp
 }
 var file_iechor_sso_assertion_v1_assertion_proto_depIdxs = []int32{
-	15, // 0: iechor.sso.assertion.v1.BeginSamlLoginResponse.expire_time:type_name -> google.protobuf.Timestamp
-	15, // 1: iechor.sso.assertion.v1.ValidatedIdentity.authn_instant:type_name -> google.protobuf.Timestamp
-	5,  // 2: iechor.sso.assertion.v1.ValidateSamlResponseResponse.identity:type_name -> iechor.sso.assertion.v1.ValidatedIdentity
-	7,  // 3: iechor.sso.assertion.v1.ValidateSamlResponseResponse.connection_settings:type_name -> iechor.sso.assertion.v1.ConnectionSettings
-	0,  // 4: iechor.sso.assertion.v1.RecordRefusedSamlPostRequest.fix_by:type_name -> iechor.sso.assertion.v1.FixBy
-	1,  // 5: iechor.sso.assertion.v1.ReportLoginOutcomeRequest.outcome:type_name -> iechor.sso.assertion.v1.LoginOutcome
-	0,  // 6: iechor.sso.assertion.v1.ReportLoginOutcomeRequest.fix_by:type_name -> iechor.sso.assertion.v1.FixBy
-	15, // 7: iechor.sso.assertion.v1.LoginAttempt.attempt_time:type_name -> google.protobuf.Timestamp
-	1,  // 8: iechor.sso.assertion.v1.LoginAttempt.outcome:type_name -> iechor.sso.assertion.v1.LoginOutcome
-	15, // 9: iechor.sso.assertion.v1.LoginAttempt.finish_time:type_name -> google.protobuf.Timestamp
-	0,  // 10: iechor.sso.assertion.v1.LoginAttempt.fix_by:type_name -> iechor.sso.assertion.v1.FixBy
-	12, // 11: iechor.sso.assertion.v1.ListLoginAttemptsResponse.login_attempts:type_name -> iechor.sso.assertion.v1.LoginAttempt
-	2,  // 12: iechor.sso.assertion.v1.AssertionService.BeginSamlLogin:input_type -> iechor.sso.assertion.v1.BeginSamlLoginRequest
-	4,  // 13: iechor.sso.assertion.v1.AssertionService.ValidateSamlResponse:input_type -> iechor.sso.assertion.v1.ValidateSamlResponseRequest
-	8,  // 14: iechor.sso.assertion.v1.AssertionService.RecordRefusedSamlPost:input_type -> iechor.sso.assertion.v1.RecordRefusedSamlPostRequest
-	10, // 15: iechor.sso.assertion.v1.AssertionService.ReportLoginOutcome:input_type -> iechor.sso.assertion.v1.ReportLoginOutcomeRequest
-	13, // 16: iechor.sso.assertion.v1.AssertionService.ListLoginAttempts:input_type -> iechor.sso.assertion.v1.ListLoginAttemptsRequest
-	3,  // 17: iechor.sso.assertion.v1.AssertionService.BeginSamlLogin:output_type -> iechor.sso.assertion.v1.BeginSamlLoginResponse
-	6,  // 18: iechor.sso.assertion.v1.AssertionService.ValidateSamlResponse:output_type -> iechor.sso.assertion.v1.ValidateSamlResponseResponse
-	9,  // 19: iechor.sso.assertion.v1.AssertionService.RecordRefusedSamlPost:output_type -> iechor.sso.assertion.v1.RecordRefusedSamlPostResponse
-	11, // 20: iechor.sso.assertion.v1.AssertionService.ReportLoginOutcome:output_type -> iechor.sso.assertion.v1.ReportLoginOutcomeResponse
-	14, // 21: iechor.sso.assertion.v1.AssertionService.ListLoginAttempts:output_type -> iechor.sso.assertion.v1.ListLoginAttemptsResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	5, // 0: iechor.sso.assertion.v1.LoginAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	1, // 1: iechor.sso.assertion.v1.LoginAttempt.outcome:type_name -> iechor.sso.assertion.v1.LoginOutcome
+	5, // 2: iechor.sso.assertion.v1.LoginAttempt.finish_time:type_name -> google.protobuf.Timestamp
+	0, // 3: iechor.sso.assertion.v1.LoginAttempt.fix_by:type_name -> iechor.sso.assertion.v1.FixBy
+	2, // 4: iechor.sso.assertion.v1.ListLoginAttemptsResponse.login_attempts:type_name -> iechor.sso.assertion.v1.LoginAttempt
+	3, // 5: iechor.sso.assertion.v1.AssertionService.ListLoginAttempts:input_type -> iechor.sso.assertion.v1.ListLoginAttemptsRequest
+	4, // 6: iechor.sso.assertion.v1.AssertionService.ListLoginAttempts:output_type -> iechor.sso.assertion.v1.ListLoginAttemptsResponse
+	6, // [6:7] is the sub-list for method output_type
+	5, // [5:6] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_iechor_sso_assertion_v1_assertion_proto_init() }
@@ -1438,7 +481,7 @@ func file_iechor_sso_assertion_v1_assertion_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_iechor_sso_assertion_v1_assertion_proto_rawDesc), len(file_iechor_sso_assertion_v1_assertion_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   13,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

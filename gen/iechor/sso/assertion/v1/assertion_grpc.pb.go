@@ -19,41 +19,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AssertionService_BeginSamlLogin_FullMethodName        = "/iechor.sso.assertion.v1.AssertionService/BeginSamlLogin"
-	AssertionService_ValidateSamlResponse_FullMethodName  = "/iechor.sso.assertion.v1.AssertionService/ValidateSamlResponse"
-	AssertionService_RecordRefusedSamlPost_FullMethodName = "/iechor.sso.assertion.v1.AssertionService/RecordRefusedSamlPost"
-	AssertionService_ReportLoginOutcome_FullMethodName    = "/iechor.sso.assertion.v1.AssertionService/ReportLoginOutcome"
-	AssertionService_ListLoginAttempts_FullMethodName     = "/iechor.sso.assertion.v1.AssertionService/ListLoginAttempts"
+	AssertionService_ListLoginAttempts_FullMethodName = "/iechor.sso.assertion.v1.AssertionService/ListLoginAttempts"
 )
 
 // AssertionServiceClient is the client API for AssertionService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// AssertionService is where trust is decided: it starts SAML sign-ins (AuthnRequest and relay
-// state) and validates what the identity provider sends back. Nothing it returns is read from a
-// message before that message's signature is verified against the connection's configured
-// certificates.
+// AssertionService is the admin's view of the assertion service: the sign-in log of a connection,
+// behind the REST edge. Only the gateway calls it, for an owner it has authorized. Sign-ins
+// themselves run through AssertionInternalService.
 type AssertionServiceClient interface {
-	// Builds the AuthnRequest for a connection and returns the IdP URL to send the browser to, with the
-	// relay state stored (ten minutes, one use).
-	BeginSamlLogin(ctx context.Context, in *BeginSamlLoginRequest, opts ...grpc.CallOption) (*BeginSamlLoginResponse, error)
-	// Validates a SAMLResponse posted to a connection's ACS URL and returns the identity it asserts.
-	// Every failure is a typed status: an ErrorInfo reason (BAD_SIGNATURE, BAD_AUDIENCE,
-	// ASSERTION_REPLAYED, ...) with metadata naming the check, the wanted and the got values, who must
-	// fix it (fix_by: IDP_ADMIN or IECHOR) and the attempt id.
-	ValidateSamlResponse(ctx context.Context, in *ValidateSamlResponseRequest, opts ...grpc.CallOption) (*ValidateSamlResponseResponse, error)
-	// Records a post that the edge refused at the ACS before validation (a body over the cap, a field
-	// other than SAMLResponse and RelayState, a query string, ...) in the sign-in log of the
-	// connection the path names, and consumes the relay state the form names — as a failed validation
-	// does, and only when the posting browser is the one that started the sign-in. Internal: the
-	// gateway's ACS handler.
-	RecordRefusedSamlPost(ctx context.Context, in *RecordRefusedSamlPostRequest, opts ...grpc.CallOption) (*RecordRefusedSamlPostResponse, error)
-	// Reports how a validated sign-in ended at the edge: the person got a code, or the sign-in was
-	// refused after validation (NO_SEATS, USER_NOT_ASSIGNED, a service unavailable, shutting down). An
-	// attempt is listed as signed in only once this says so. The first report of an attempt stands.
-	// Internal: the gateway's ACS handler.
-	ReportLoginOutcome(ctx context.Context, in *ReportLoginOutcomeRequest, opts ...grpc.CallOption) (*ReportLoginOutcomeResponse, error)
 	// The connection's sign-in attempts of the last seven days, newest first, each with how it ended:
 	// the admin's sign-in log. NOT_FOUND (CONNECTION_NOT_FOUND) when the parent is not a connection of
 	// the owner it names.
@@ -66,46 +42,6 @@ type assertionServiceClient struct {
 
 func NewAssertionServiceClient(cc grpc.ClientConnInterface) AssertionServiceClient {
 	return &assertionServiceClient{cc}
-}
-
-func (c *assertionServiceClient) BeginSamlLogin(ctx context.Context, in *BeginSamlLoginRequest, opts ...grpc.CallOption) (*BeginSamlLoginResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(BeginSamlLoginResponse)
-	err := c.cc.Invoke(ctx, AssertionService_BeginSamlLogin_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *assertionServiceClient) ValidateSamlResponse(ctx context.Context, in *ValidateSamlResponseRequest, opts ...grpc.CallOption) (*ValidateSamlResponseResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ValidateSamlResponseResponse)
-	err := c.cc.Invoke(ctx, AssertionService_ValidateSamlResponse_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *assertionServiceClient) RecordRefusedSamlPost(ctx context.Context, in *RecordRefusedSamlPostRequest, opts ...grpc.CallOption) (*RecordRefusedSamlPostResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RecordRefusedSamlPostResponse)
-	err := c.cc.Invoke(ctx, AssertionService_RecordRefusedSamlPost_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *assertionServiceClient) ReportLoginOutcome(ctx context.Context, in *ReportLoginOutcomeRequest, opts ...grpc.CallOption) (*ReportLoginOutcomeResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReportLoginOutcomeResponse)
-	err := c.cc.Invoke(ctx, AssertionService_ReportLoginOutcome_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func (c *assertionServiceClient) ListLoginAttempts(ctx context.Context, in *ListLoginAttemptsRequest, opts ...grpc.CallOption) (*ListLoginAttemptsResponse, error) {
@@ -122,30 +58,10 @@ func (c *assertionServiceClient) ListLoginAttempts(ctx context.Context, in *List
 // All implementations must embed UnimplementedAssertionServiceServer
 // for forward compatibility.
 //
-// AssertionService is where trust is decided: it starts SAML sign-ins (AuthnRequest and relay
-// state) and validates what the identity provider sends back. Nothing it returns is read from a
-// message before that message's signature is verified against the connection's configured
-// certificates.
+// AssertionService is the admin's view of the assertion service: the sign-in log of a connection,
+// behind the REST edge. Only the gateway calls it, for an owner it has authorized. Sign-ins
+// themselves run through AssertionInternalService.
 type AssertionServiceServer interface {
-	// Builds the AuthnRequest for a connection and returns the IdP URL to send the browser to, with the
-	// relay state stored (ten minutes, one use).
-	BeginSamlLogin(context.Context, *BeginSamlLoginRequest) (*BeginSamlLoginResponse, error)
-	// Validates a SAMLResponse posted to a connection's ACS URL and returns the identity it asserts.
-	// Every failure is a typed status: an ErrorInfo reason (BAD_SIGNATURE, BAD_AUDIENCE,
-	// ASSERTION_REPLAYED, ...) with metadata naming the check, the wanted and the got values, who must
-	// fix it (fix_by: IDP_ADMIN or IECHOR) and the attempt id.
-	ValidateSamlResponse(context.Context, *ValidateSamlResponseRequest) (*ValidateSamlResponseResponse, error)
-	// Records a post that the edge refused at the ACS before validation (a body over the cap, a field
-	// other than SAMLResponse and RelayState, a query string, ...) in the sign-in log of the
-	// connection the path names, and consumes the relay state the form names — as a failed validation
-	// does, and only when the posting browser is the one that started the sign-in. Internal: the
-	// gateway's ACS handler.
-	RecordRefusedSamlPost(context.Context, *RecordRefusedSamlPostRequest) (*RecordRefusedSamlPostResponse, error)
-	// Reports how a validated sign-in ended at the edge: the person got a code, or the sign-in was
-	// refused after validation (NO_SEATS, USER_NOT_ASSIGNED, a service unavailable, shutting down). An
-	// attempt is listed as signed in only once this says so. The first report of an attempt stands.
-	// Internal: the gateway's ACS handler.
-	ReportLoginOutcome(context.Context, *ReportLoginOutcomeRequest) (*ReportLoginOutcomeResponse, error)
 	// The connection's sign-in attempts of the last seven days, newest first, each with how it ended:
 	// the admin's sign-in log. NOT_FOUND (CONNECTION_NOT_FOUND) when the parent is not a connection of
 	// the owner it names.
@@ -160,18 +76,6 @@ type AssertionServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedAssertionServiceServer struct{}
 
-func (UnimplementedAssertionServiceServer) BeginSamlLogin(context.Context, *BeginSamlLoginRequest) (*BeginSamlLoginResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method BeginSamlLogin not implemented")
-}
-func (UnimplementedAssertionServiceServer) ValidateSamlResponse(context.Context, *ValidateSamlResponseRequest) (*ValidateSamlResponseResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ValidateSamlResponse not implemented")
-}
-func (UnimplementedAssertionServiceServer) RecordRefusedSamlPost(context.Context, *RecordRefusedSamlPostRequest) (*RecordRefusedSamlPostResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method RecordRefusedSamlPost not implemented")
-}
-func (UnimplementedAssertionServiceServer) ReportLoginOutcome(context.Context, *ReportLoginOutcomeRequest) (*ReportLoginOutcomeResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ReportLoginOutcome not implemented")
-}
 func (UnimplementedAssertionServiceServer) ListLoginAttempts(context.Context, *ListLoginAttemptsRequest) (*ListLoginAttemptsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListLoginAttempts not implemented")
 }
@@ -194,78 +98,6 @@ func RegisterAssertionServiceServer(s grpc.ServiceRegistrar, srv AssertionServic
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&AssertionService_ServiceDesc, srv)
-}
-
-func _AssertionService_BeginSamlLogin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(BeginSamlLoginRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(AssertionServiceServer).BeginSamlLogin(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: AssertionService_BeginSamlLogin_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AssertionServiceServer).BeginSamlLogin(ctx, req.(*BeginSamlLoginRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _AssertionService_ValidateSamlResponse_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ValidateSamlResponseRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(AssertionServiceServer).ValidateSamlResponse(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: AssertionService_ValidateSamlResponse_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AssertionServiceServer).ValidateSamlResponse(ctx, req.(*ValidateSamlResponseRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _AssertionService_RecordRefusedSamlPost_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RecordRefusedSamlPostRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(AssertionServiceServer).RecordRefusedSamlPost(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: AssertionService_RecordRefusedSamlPost_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AssertionServiceServer).RecordRefusedSamlPost(ctx, req.(*RecordRefusedSamlPostRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _AssertionService_ReportLoginOutcome_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ReportLoginOutcomeRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(AssertionServiceServer).ReportLoginOutcome(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: AssertionService_ReportLoginOutcome_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AssertionServiceServer).ReportLoginOutcome(ctx, req.(*ReportLoginOutcomeRequest))
-	}
-	return interceptor(ctx, in, info, handler)
 }
 
 func _AssertionService_ListLoginAttempts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -293,22 +125,6 @@ var AssertionService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "iechor.sso.assertion.v1.AssertionService",
 	HandlerType: (*AssertionServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
-		{
-			MethodName: "BeginSamlLogin",
-			Handler:    _AssertionService_BeginSamlLogin_Handler,
-		},
-		{
-			MethodName: "ValidateSamlResponse",
-			Handler:    _AssertionService_ValidateSamlResponse_Handler,
-		},
-		{
-			MethodName: "RecordRefusedSamlPost",
-			Handler:    _AssertionService_RecordRefusedSamlPost_Handler,
-		},
-		{
-			MethodName: "ReportLoginOutcome",
-			Handler:    _AssertionService_ReportLoginOutcome_Handler,
-		},
 		{
 			MethodName: "ListLoginAttempts",
 			Handler:    _AssertionService_ListLoginAttempts_Handler,

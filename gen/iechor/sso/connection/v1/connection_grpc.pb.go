@@ -19,17 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ConnectionService_CreateConnection_FullMethodName           = "/iechor.sso.connection.v1.ConnectionService/CreateConnection"
-	ConnectionService_GetConnection_FullMethodName              = "/iechor.sso.connection.v1.ConnectionService/GetConnection"
-	ConnectionService_ListConnections_FullMethodName            = "/iechor.sso.connection.v1.ConnectionService/ListConnections"
-	ConnectionService_UpdateConnection_FullMethodName           = "/iechor.sso.connection.v1.ConnectionService/UpdateConnection"
-	ConnectionService_DeleteConnection_FullMethodName           = "/iechor.sso.connection.v1.ConnectionService/DeleteConnection"
-	ConnectionService_RotateServiceProviderKey_FullMethodName   = "/iechor.sso.connection.v1.ConnectionService/RotateServiceProviderKey"
-	ConnectionService_GetServiceProviderMetadata_FullMethodName = "/iechor.sso.connection.v1.ConnectionService/GetServiceProviderMetadata"
-	ConnectionService_ResolveConnections_FullMethodName         = "/iechor.sso.connection.v1.ConnectionService/ResolveConnections"
-	ConnectionService_GetSignInPolicy_FullMethodName            = "/iechor.sso.connection.v1.ConnectionService/GetSignInPolicy"
-	ConnectionService_GetRuntimeConnection_FullMethodName       = "/iechor.sso.connection.v1.ConnectionService/GetRuntimeConnection"
-	ConnectionService_WatchConnections_FullMethodName           = "/iechor.sso.connection.v1.ConnectionService/WatchConnections"
+	ConnectionService_CreateConnection_FullMethodName         = "/iechor.sso.connection.v1.ConnectionService/CreateConnection"
+	ConnectionService_GetConnection_FullMethodName            = "/iechor.sso.connection.v1.ConnectionService/GetConnection"
+	ConnectionService_ListConnections_FullMethodName          = "/iechor.sso.connection.v1.ConnectionService/ListConnections"
+	ConnectionService_UpdateConnection_FullMethodName         = "/iechor.sso.connection.v1.ConnectionService/UpdateConnection"
+	ConnectionService_DeleteConnection_FullMethodName         = "/iechor.sso.connection.v1.ConnectionService/DeleteConnection"
+	ConnectionService_RotateServiceProviderKey_FullMethodName = "/iechor.sso.connection.v1.ConnectionService/RotateServiceProviderKey"
 )
 
 // ConnectionServiceClient is the client API for ConnectionService service.
@@ -38,8 +33,9 @@ const (
 //
 // ConnectionService keeps the SSO connections: what we give the identity provider (entity id, ACS
 // URL, our metadata), what it gives us (its sign-in URL and certificates), which domains and
-// organizations a connection covers, and its switches. Every sign-in starts by resolving an email to
-// a connection, and every password sign-in asks for the sign-in policy.
+// organizations a connection covers, and its switches. It is the admin API behind the REST edge:
+// only the gateway calls it, for an owner it has authorized. What the other services need of the
+// registry is in ConnectionInternalService.
 type ConnectionServiceClient interface {
 	CreateConnection(ctx context.Context, in *CreateConnectionRequest, opts ...grpc.CallOption) (*CreateConnectionResponse, error)
 	GetConnection(ctx context.Context, in *GetConnectionRequest, opts ...grpc.CallOption) (*GetConnectionResponse, error)
@@ -52,19 +48,6 @@ type ConnectionServiceClient interface {
 	// published and usable for decryption until overlap ends, so the IdP can pick up the new
 	// certificate without a failed sign-in.
 	RotateServiceProviderKey(ctx context.Context, in *RotateServiceProviderKeyRequest, opts ...grpc.CallOption) (*RotateServiceProviderKeyResponse, error)
-	// Our SAML metadata for a connection (an EntityDescriptor). The gateway serves it at the entity id
-	// URL as application/samlmetadata+xml.
-	GetServiceProviderMetadata(ctx context.Context, in *GetServiceProviderMetadataRequest, opts ...grpc.CallOption) (*GetServiceProviderMetadataResponse, error)
-	// The active connections whose domains cover an email's domain. Internal.
-	ResolveConnections(ctx context.Context, in *ResolveConnectionsRequest, opts ...grpc.CallOption) (*ResolveConnectionsResponse, error)
-	// Whether a sign-in method is allowed for an email, and why. Internal; on the path of every
-	// password sign-in.
-	GetSignInPolicy(ctx context.Context, in *GetSignInPolicyRequest, opts ...grpc.CallOption) (*GetSignInPolicyResponse, error)
-	// Everything needed to run a connection's sign-in, secrets included. Internal: only the assertion
-	// service and the gateway call it, over mutual TLS.
-	GetRuntimeConnection(ctx context.Context, in *GetRuntimeConnectionRequest, opts ...grpc.CallOption) (*GetRuntimeConnectionResponse, error)
-	// Streams the names of connections as they change, so that callers can drop cached copies.
-	WatchConnections(ctx context.Context, in *WatchConnectionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchConnectionsResponse], error)
 }
 
 type connectionServiceClient struct {
@@ -135,73 +118,15 @@ func (c *connectionServiceClient) RotateServiceProviderKey(ctx context.Context, 
 	return out, nil
 }
 
-func (c *connectionServiceClient) GetServiceProviderMetadata(ctx context.Context, in *GetServiceProviderMetadataRequest, opts ...grpc.CallOption) (*GetServiceProviderMetadataResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetServiceProviderMetadataResponse)
-	err := c.cc.Invoke(ctx, ConnectionService_GetServiceProviderMetadata_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *connectionServiceClient) ResolveConnections(ctx context.Context, in *ResolveConnectionsRequest, opts ...grpc.CallOption) (*ResolveConnectionsResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ResolveConnectionsResponse)
-	err := c.cc.Invoke(ctx, ConnectionService_ResolveConnections_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *connectionServiceClient) GetSignInPolicy(ctx context.Context, in *GetSignInPolicyRequest, opts ...grpc.CallOption) (*GetSignInPolicyResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetSignInPolicyResponse)
-	err := c.cc.Invoke(ctx, ConnectionService_GetSignInPolicy_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *connectionServiceClient) GetRuntimeConnection(ctx context.Context, in *GetRuntimeConnectionRequest, opts ...grpc.CallOption) (*GetRuntimeConnectionResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetRuntimeConnectionResponse)
-	err := c.cc.Invoke(ctx, ConnectionService_GetRuntimeConnection_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *connectionServiceClient) WatchConnections(ctx context.Context, in *WatchConnectionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchConnectionsResponse], error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ConnectionService_ServiceDesc.Streams[0], ConnectionService_WatchConnections_FullMethodName, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	x := &grpc.GenericClientStream[WatchConnectionsRequest, WatchConnectionsResponse]{ClientStream: stream}
-	if err := x.ClientStream.SendMsg(in); err != nil {
-		return nil, err
-	}
-	if err := x.ClientStream.CloseSend(); err != nil {
-		return nil, err
-	}
-	return x, nil
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type ConnectionService_WatchConnectionsClient = grpc.ServerStreamingClient[WatchConnectionsResponse]
-
 // ConnectionServiceServer is the server API for ConnectionService service.
 // All implementations must embed UnimplementedConnectionServiceServer
 // for forward compatibility.
 //
 // ConnectionService keeps the SSO connections: what we give the identity provider (entity id, ACS
 // URL, our metadata), what it gives us (its sign-in URL and certificates), which domains and
-// organizations a connection covers, and its switches. Every sign-in starts by resolving an email to
-// a connection, and every password sign-in asks for the sign-in policy.
+// organizations a connection covers, and its switches. It is the admin API behind the REST edge:
+// only the gateway calls it, for an owner it has authorized. What the other services need of the
+// registry is in ConnectionInternalService.
 type ConnectionServiceServer interface {
 	CreateConnection(context.Context, *CreateConnectionRequest) (*CreateConnectionResponse, error)
 	GetConnection(context.Context, *GetConnectionRequest) (*GetConnectionResponse, error)
@@ -214,19 +139,6 @@ type ConnectionServiceServer interface {
 	// published and usable for decryption until overlap ends, so the IdP can pick up the new
 	// certificate without a failed sign-in.
 	RotateServiceProviderKey(context.Context, *RotateServiceProviderKeyRequest) (*RotateServiceProviderKeyResponse, error)
-	// Our SAML metadata for a connection (an EntityDescriptor). The gateway serves it at the entity id
-	// URL as application/samlmetadata+xml.
-	GetServiceProviderMetadata(context.Context, *GetServiceProviderMetadataRequest) (*GetServiceProviderMetadataResponse, error)
-	// The active connections whose domains cover an email's domain. Internal.
-	ResolveConnections(context.Context, *ResolveConnectionsRequest) (*ResolveConnectionsResponse, error)
-	// Whether a sign-in method is allowed for an email, and why. Internal; on the path of every
-	// password sign-in.
-	GetSignInPolicy(context.Context, *GetSignInPolicyRequest) (*GetSignInPolicyResponse, error)
-	// Everything needed to run a connection's sign-in, secrets included. Internal: only the assertion
-	// service and the gateway call it, over mutual TLS.
-	GetRuntimeConnection(context.Context, *GetRuntimeConnectionRequest) (*GetRuntimeConnectionResponse, error)
-	// Streams the names of connections as they change, so that callers can drop cached copies.
-	WatchConnections(*WatchConnectionsRequest, grpc.ServerStreamingServer[WatchConnectionsResponse]) error
 	mustEmbedUnimplementedConnectionServiceServer()
 }
 
@@ -254,21 +166,6 @@ func (UnimplementedConnectionServiceServer) DeleteConnection(context.Context, *D
 }
 func (UnimplementedConnectionServiceServer) RotateServiceProviderKey(context.Context, *RotateServiceProviderKeyRequest) (*RotateServiceProviderKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateServiceProviderKey not implemented")
-}
-func (UnimplementedConnectionServiceServer) GetServiceProviderMetadata(context.Context, *GetServiceProviderMetadataRequest) (*GetServiceProviderMetadataResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method GetServiceProviderMetadata not implemented")
-}
-func (UnimplementedConnectionServiceServer) ResolveConnections(context.Context, *ResolveConnectionsRequest) (*ResolveConnectionsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ResolveConnections not implemented")
-}
-func (UnimplementedConnectionServiceServer) GetSignInPolicy(context.Context, *GetSignInPolicyRequest) (*GetSignInPolicyResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method GetSignInPolicy not implemented")
-}
-func (UnimplementedConnectionServiceServer) GetRuntimeConnection(context.Context, *GetRuntimeConnectionRequest) (*GetRuntimeConnectionResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method GetRuntimeConnection not implemented")
-}
-func (UnimplementedConnectionServiceServer) WatchConnections(*WatchConnectionsRequest, grpc.ServerStreamingServer[WatchConnectionsResponse]) error {
-	return status.Error(codes.Unimplemented, "method WatchConnections not implemented")
 }
 func (UnimplementedConnectionServiceServer) mustEmbedUnimplementedConnectionServiceServer() {}
 func (UnimplementedConnectionServiceServer) testEmbeddedByValue()                           {}
@@ -399,89 +296,6 @@ func _ConnectionService_RotateServiceProviderKey_Handler(srv interface{}, ctx co
 	return interceptor(ctx, in, info, handler)
 }
 
-func _ConnectionService_GetServiceProviderMetadata_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetServiceProviderMetadataRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(ConnectionServiceServer).GetServiceProviderMetadata(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: ConnectionService_GetServiceProviderMetadata_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(ConnectionServiceServer).GetServiceProviderMetadata(ctx, req.(*GetServiceProviderMetadataRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _ConnectionService_ResolveConnections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ResolveConnectionsRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(ConnectionServiceServer).ResolveConnections(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: ConnectionService_ResolveConnections_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(ConnectionServiceServer).ResolveConnections(ctx, req.(*ResolveConnectionsRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _ConnectionService_GetSignInPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetSignInPolicyRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(ConnectionServiceServer).GetSignInPolicy(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: ConnectionService_GetSignInPolicy_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(ConnectionServiceServer).GetSignInPolicy(ctx, req.(*GetSignInPolicyRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _ConnectionService_GetRuntimeConnection_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetRuntimeConnectionRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(ConnectionServiceServer).GetRuntimeConnection(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: ConnectionService_GetRuntimeConnection_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(ConnectionServiceServer).GetRuntimeConnection(ctx, req.(*GetRuntimeConnectionRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _ConnectionService_WatchConnections_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(WatchConnectionsRequest)
-	if err := stream.RecvMsg(m); err != nil {
-		return err
-	}
-	return srv.(ConnectionServiceServer).WatchConnections(m, &grpc.GenericServerStream[WatchConnectionsRequest, WatchConnectionsResponse]{ServerStream: stream})
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type ConnectionService_WatchConnectionsServer = grpc.ServerStreamingServer[WatchConnectionsResponse]
-
 // ConnectionService_ServiceDesc is the grpc.ServiceDesc for ConnectionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -513,29 +327,7 @@ var ConnectionService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "RotateServiceProviderKey",
 			Handler:    _ConnectionService_RotateServiceProviderKey_Handler,
 		},
-		{
-			MethodName: "GetServiceProviderMetadata",
-			Handler:    _ConnectionService_GetServiceProviderMetadata_Handler,
-		},
-		{
-			MethodName: "ResolveConnections",
-			Handler:    _ConnectionService_ResolveConnections_Handler,
-		},
-		{
-			MethodName: "GetSignInPolicy",
-			Handler:    _ConnectionService_GetSignInPolicy_Handler,
-		},
-		{
-			MethodName: "GetRuntimeConnection",
-			Handler:    _ConnectionService_GetRuntimeConnection_Handler,
-		},
 	},
-	Streams: []grpc.StreamDesc{
-		{
-			StreamName:    "WatchConnections",
-			Handler:       _ConnectionService_WatchConnections_Handler,
-			ServerStreams: true,
-		},
-	},
+	Streams:  []grpc.StreamDesc{},
 	Metadata: "iechor/sso/connection/v1/connection.proto",
 }

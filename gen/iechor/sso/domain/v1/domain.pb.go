@@ -7,6 +7,7 @@
 package domainv1
 
 import (
+	_ "github.com/iechor/sso/gen/iechor/sso/options/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1008,149 +1009,11 @@ func (x *ListVerificationAttemptsResponse) GetNextPageToken() string {
 	return ""
 }
 
-type LookupDomainRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Types that are valid to be assigned to Query:
-	//
-	//	*LookupDomainRequest_Email
-	//	*LookupDomainRequest_DomainName
-	Query         isLookupDomainRequest_Query `protobuf_oneof:"query"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *LookupDomainRequest) Reset() {
-	*x = LookupDomainRequest{}
-	mi := &file_iechor_sso_domain_v1_domain_proto_msgTypes[15]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *LookupDomainRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LookupDomainRequest) ProtoMessage() {}
-
-func (x *LookupDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_domain_v1_domain_proto_msgTypes[15]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LookupDomainRequest.ProtoReflect.Descriptor instead.
-func (*LookupDomainRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_domain_v1_domain_proto_rawDescGZIP(), []int{15}
-}
-
-func (x *LookupDomainRequest) GetQuery() isLookupDomainRequest_Query {
-	if x != nil {
-		return x.Query
-	}
-	return nil
-}
-
-func (x *LookupDomainRequest) GetEmail() string {
-	if x != nil {
-		if x, ok := x.Query.(*LookupDomainRequest_Email); ok {
-			return x.Email
-		}
-	}
-	return ""
-}
-
-func (x *LookupDomainRequest) GetDomainName() string {
-	if x != nil {
-		if x, ok := x.Query.(*LookupDomainRequest_DomainName); ok {
-			return x.DomainName
-		}
-	}
-	return ""
-}
-
-type isLookupDomainRequest_Query interface {
-	isLookupDomainRequest_Query()
-}
-
-type LookupDomainRequest_Email struct {
-	// An email address; its domain is looked up.
-	Email string `protobuf:"bytes,1,opt,name=email,proto3,oneof"`
-}
-
-type LookupDomainRequest_DomainName struct {
-	// A domain name.
-	DomainName string `protobuf:"bytes,2,opt,name=domain_name,json=domainName,proto3,oneof"`
-}
-
-func (*LookupDomainRequest_Email) isLookupDomainRequest_Query() {}
-
-func (*LookupDomainRequest_DomainName) isLookupDomainRequest_Query() {}
-
-type LookupDomainResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The verified domain.
-	Domain *Domain `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
-	// Its owner: companies/{company} or organizations/{organization}.
-	Owner         string `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *LookupDomainResponse) Reset() {
-	*x = LookupDomainResponse{}
-	mi := &file_iechor_sso_domain_v1_domain_proto_msgTypes[16]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *LookupDomainResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LookupDomainResponse) ProtoMessage() {}
-
-func (x *LookupDomainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_domain_v1_domain_proto_msgTypes[16]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LookupDomainResponse.ProtoReflect.Descriptor instead.
-func (*LookupDomainResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_domain_v1_domain_proto_rawDescGZIP(), []int{16}
-}
-
-func (x *LookupDomainResponse) GetDomain() *Domain {
-	if x != nil {
-		return x.Domain
-	}
-	return nil
-}
-
-func (x *LookupDomainResponse) GetOwner() string {
-	if x != nil {
-		return x.Owner
-	}
-	return ""
-}
-
 var File_iechor_sso_domain_v1_domain_proto protoreflect.FileDescriptor
 
 const file_iechor_sso_domain_v1_domain_proto_rawDesc = "" +
 	"\n" +
-	"!iechor/sso/domain/v1/domain.proto\x12\x14iechor.sso.domain.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x04\n" +
+	"!iechor/sso/domain/v1/domain.proto\x12\x14iechor.sso.domain.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#iechor/sso/options/v1/options.proto\"\xdd\x04\n" +
 	"\x06Domain\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x03R\x04name\x12$\n" +
 	"\vdomain_name\x18\x02 \x01(\tB\x03\xe0A\x03R\n" +
@@ -1210,15 +1073,7 @@ const file_iechor_sso_domain_v1_domain_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x91\x01\n" +
 	" ListVerificationAttemptsResponse\x12E\n" +
 	"\battempts\x18\x01 \x03(\v2).iechor.sso.domain.v1.VerificationAttemptR\battempts\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Y\n" +
-	"\x13LookupDomainRequest\x12\x16\n" +
-	"\x05email\x18\x01 \x01(\tH\x00R\x05email\x12!\n" +
-	"\vdomain_name\x18\x02 \x01(\tH\x00R\n" +
-	"domainNameB\a\n" +
-	"\x05query\"b\n" +
-	"\x14LookupDomainResponse\x124\n" +
-	"\x06domain\x18\x01 \x01(\v2\x1c.iechor.sso.domain.v1.DomainR\x06domain\x12\x14\n" +
-	"\x05owner\x18\x02 \x01(\tR\x05owner*`\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*`\n" +
 	"\vDomainState\x12\x1c\n" +
 	"\x18DOMAIN_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DOMAIN_STATE_PENDING\x10\x01\x12\x19\n" +
@@ -1232,16 +1087,20 @@ const file_iechor_sso_domain_v1_domain_proto_rawDesc = "" +
 	")VERIFICATION_OUTCOME_RESOLVER_UNREACHABLE\x10\x05\x12 \n" +
 	"\x1cVERIFICATION_OUTCOME_TIMEOUT\x10\x06\x12'\n" +
 	"#VERIFICATION_OUTCOME_RESOLVER_ERROR\x10\a\x12 \n" +
-	"\x1cVERIFICATION_OUTCOME_CLAIMED\x10\b2\x9a\n" +
-	"\n" +
-	"\rDomainService\x12\xbd\x01\n" +
-	"\fCreateDomain\x12).iechor.sso.domain.v1.CreateDomainRequest\x1a*.iechor.sso.domain.v1.CreateDomainResponse\"V\x82\xd3\xe4\x93\x02P:\x01*Z):\x01*\"$/v1/{parent=organizations/*}/domains\" /v1/{parent=companies/*}/domains\x12\xae\x01\n" +
-	"\tGetDomain\x12&.iechor.sso.domain.v1.GetDomainRequest\x1a'.iechor.sso.domain.v1.GetDomainResponse\"P\x82\xd3\xe4\x93\x02JZ&\x12$/v1/{name=organizations/*/domains/*}\x12 /v1/{name=companies/*/domains/*}\x12\xb4\x01\n" +
-	"\vListDomains\x12(.iechor.sso.domain.v1.ListDomainsRequest\x1a).iechor.sso.domain.v1.ListDomainsResponse\"P\x82\xd3\xe4\x93\x02JZ&\x12$/v1/{parent=organizations/*}/domains\x12 /v1/{parent=companies/*}/domains\x12\xb7\x01\n" +
-	"\fDeleteDomain\x12).iechor.sso.domain.v1.DeleteDomainRequest\x1a*.iechor.sso.domain.v1.DeleteDomainResponse\"P\x82\xd3\xe4\x93\x02JZ&*$/v1/{name=organizations/*/domains/*}* /v1/{name=companies/*/domains/*}\x12\xcb\x01\n" +
-	"\fVerifyDomain\x12).iechor.sso.domain.v1.VerifyDomainRequest\x1a*.iechor.sso.domain.v1.VerifyDomainResponse\"d\x82\xd3\xe4\x93\x02^:\x01*Z0:\x01*\"+/v1/{name=organizations/*/domains/*}:verify\"'/v1/{name=companies/*/domains/*}:verify\x12\xf1\x01\n" +
-	"\x18ListVerificationAttempts\x125.iechor.sso.domain.v1.ListVerificationAttemptsRequest\x1a6.iechor.sso.domain.v1.ListVerificationAttemptsResponse\"f\x82\xd3\xe4\x93\x02`Z1\x12//v1/{parent=organizations/*/domains/*}/attempts\x12+/v1/{parent=companies/*/domains/*}/attempts\x12e\n" +
-	"\fLookupDomain\x12).iechor.sso.domain.v1.LookupDomainRequest\x1a*.iechor.sso.domain.v1.LookupDomainResponseB9Z7github.com/iechor/sso/gen/iechor/sso/domain/v1;domainv1b\x06proto3"
+	"\x1cVERIFICATION_OUTCOME_CLAIMED\x10\b2\xdd\t\n" +
+	"\rDomainService\x12\xc4\x01\n" +
+	"\fCreateDomain\x12).iechor.sso.domain.v1.CreateDomainRequest\x1a*.iechor.sso.domain.v1.CreateDomainResponse\"]\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02P:\x01*Z):\x01*\"$/v1/{parent=organizations/*}/domains\" /v1/{parent=companies/*}/domains\x12\xb5\x01\n" +
+	"\tGetDomain\x12&.iechor.sso.domain.v1.GetDomainRequest\x1a'.iechor.sso.domain.v1.GetDomainResponse\"W\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02JZ&\x12$/v1/{name=organizations/*/domains/*}\x12 /v1/{name=companies/*/domains/*}\x12\xbb\x01\n" +
+	"\vListDomains\x12(.iechor.sso.domain.v1.ListDomainsRequest\x1a).iechor.sso.domain.v1.ListDomainsResponse\"W\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02JZ&\x12$/v1/{parent=organizations/*}/domains\x12 /v1/{parent=companies/*}/domains\x12\xbe\x01\n" +
+	"\fDeleteDomain\x12).iechor.sso.domain.v1.DeleteDomainRequest\x1a*.iechor.sso.domain.v1.DeleteDomainResponse\"W\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02JZ&*$/v1/{name=organizations/*/domains/*}* /v1/{name=companies/*/domains/*}\x12\xd2\x01\n" +
+	"\fVerifyDomain\x12).iechor.sso.domain.v1.VerifyDomainRequest\x1a*.iechor.sso.domain.v1.VerifyDomainResponse\"k\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02^:\x01*Z0:\x01*\"+/v1/{name=organizations/*/domains/*}:verify\"'/v1/{name=companies/*/domains/*}:verify\x12\xf8\x01\n" +
+	"\x18ListVerificationAttempts\x125.iechor.sso.domain.v1.ListVerificationAttemptsRequest\x1a6.iechor.sso.domain.v1.ListVerificationAttemptsResponse\"m\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02`Z1\x12//v1/{parent=organizations/*/domains/*}/attempts\x12+/v1/{parent=companies/*/domains/*}/attemptsB9Z7github.com/iechor/sso/gen/iechor/sso/domain/v1;domainv1b\x06proto3"
 
 var (
 	file_iechor_sso_domain_v1_domain_proto_rawDescOnce sync.Once
@@ -1256,7 +1115,7 @@ func file_iechor_sso_domain_v1_domain_proto_rawDescGZIP() []byte {
 }
 
 var file_iechor_sso_domain_v1_domain_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_iechor_sso_domain_v1_domain_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_iechor_sso_domain_v1_domain_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_iechor_sso_domain_v1_domain_proto_goTypes = []any{
 	(DomainState)(0),                         // 0: iechor.sso.domain.v1.DomainState
 	(VerificationOutcome)(0),                 // 1: iechor.sso.domain.v1.VerificationOutcome
@@ -1275,19 +1134,17 @@ var file_iechor_sso_domain_v1_domain_proto_goTypes = []any{
 	(*VerifyDomainResponse)(nil),             // 14: iechor.sso.domain.v1.VerifyDomainResponse
 	(*ListVerificationAttemptsRequest)(nil),  // 15: iechor.sso.domain.v1.ListVerificationAttemptsRequest
 	(*ListVerificationAttemptsResponse)(nil), // 16: iechor.sso.domain.v1.ListVerificationAttemptsResponse
-	(*LookupDomainRequest)(nil),              // 17: iechor.sso.domain.v1.LookupDomainRequest
-	(*LookupDomainResponse)(nil),             // 18: iechor.sso.domain.v1.LookupDomainResponse
-	(*timestamppb.Timestamp)(nil),            // 19: google.protobuf.Timestamp
+	(*timestamppb.Timestamp)(nil),            // 17: google.protobuf.Timestamp
 }
 var file_iechor_sso_domain_v1_domain_proto_depIdxs = []int32{
 	0,  // 0: iechor.sso.domain.v1.Domain.state:type_name -> iechor.sso.domain.v1.DomainState
 	3,  // 1: iechor.sso.domain.v1.Domain.txt_record:type_name -> iechor.sso.domain.v1.TxtRecord
-	19, // 2: iechor.sso.domain.v1.Domain.create_time:type_name -> google.protobuf.Timestamp
-	19, // 3: iechor.sso.domain.v1.Domain.verify_time:type_name -> google.protobuf.Timestamp
-	19, // 4: iechor.sso.domain.v1.Domain.next_check_time:type_name -> google.protobuf.Timestamp
-	19, // 5: iechor.sso.domain.v1.Domain.check_until_time:type_name -> google.protobuf.Timestamp
+	17, // 2: iechor.sso.domain.v1.Domain.create_time:type_name -> google.protobuf.Timestamp
+	17, // 3: iechor.sso.domain.v1.Domain.verify_time:type_name -> google.protobuf.Timestamp
+	17, // 4: iechor.sso.domain.v1.Domain.next_check_time:type_name -> google.protobuf.Timestamp
+	17, // 5: iechor.sso.domain.v1.Domain.check_until_time:type_name -> google.protobuf.Timestamp
 	4,  // 6: iechor.sso.domain.v1.Domain.last_attempt:type_name -> iechor.sso.domain.v1.VerificationAttempt
-	19, // 7: iechor.sso.domain.v1.VerificationAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	17, // 7: iechor.sso.domain.v1.VerificationAttempt.attempt_time:type_name -> google.protobuf.Timestamp
 	1,  // 8: iechor.sso.domain.v1.VerificationAttempt.outcome:type_name -> iechor.sso.domain.v1.VerificationOutcome
 	2,  // 9: iechor.sso.domain.v1.CreateDomainResponse.domain:type_name -> iechor.sso.domain.v1.Domain
 	2,  // 10: iechor.sso.domain.v1.GetDomainResponse.domain:type_name -> iechor.sso.domain.v1.Domain
@@ -1295,26 +1152,23 @@ var file_iechor_sso_domain_v1_domain_proto_depIdxs = []int32{
 	2,  // 12: iechor.sso.domain.v1.ListDomainsResponse.domains:type_name -> iechor.sso.domain.v1.Domain
 	2,  // 13: iechor.sso.domain.v1.VerifyDomainResponse.domain:type_name -> iechor.sso.domain.v1.Domain
 	4,  // 14: iechor.sso.domain.v1.ListVerificationAttemptsResponse.attempts:type_name -> iechor.sso.domain.v1.VerificationAttempt
-	2,  // 15: iechor.sso.domain.v1.LookupDomainResponse.domain:type_name -> iechor.sso.domain.v1.Domain
-	5,  // 16: iechor.sso.domain.v1.DomainService.CreateDomain:input_type -> iechor.sso.domain.v1.CreateDomainRequest
-	7,  // 17: iechor.sso.domain.v1.DomainService.GetDomain:input_type -> iechor.sso.domain.v1.GetDomainRequest
-	9,  // 18: iechor.sso.domain.v1.DomainService.ListDomains:input_type -> iechor.sso.domain.v1.ListDomainsRequest
-	11, // 19: iechor.sso.domain.v1.DomainService.DeleteDomain:input_type -> iechor.sso.domain.v1.DeleteDomainRequest
-	13, // 20: iechor.sso.domain.v1.DomainService.VerifyDomain:input_type -> iechor.sso.domain.v1.VerifyDomainRequest
-	15, // 21: iechor.sso.domain.v1.DomainService.ListVerificationAttempts:input_type -> iechor.sso.domain.v1.ListVerificationAttemptsRequest
-	17, // 22: iechor.sso.domain.v1.DomainService.LookupDomain:input_type -> iechor.sso.domain.v1.LookupDomainRequest
-	6,  // 23: iechor.sso.domain.v1.DomainService.CreateDomain:output_type -> iechor.sso.domain.v1.CreateDomainResponse
-	8,  // 24: iechor.sso.domain.v1.DomainService.GetDomain:output_type -> iechor.sso.domain.v1.GetDomainResponse
-	10, // 25: iechor.sso.domain.v1.DomainService.ListDomains:output_type -> iechor.sso.domain.v1.ListDomainsResponse
-	12, // 26: iechor.sso.domain.v1.DomainService.DeleteDomain:output_type -> iechor.sso.domain.v1.DeleteDomainResponse
-	14, // 27: iechor.sso.domain.v1.DomainService.VerifyDomain:output_type -> iechor.sso.domain.v1.VerifyDomainResponse
-	16, // 28: iechor.sso.domain.v1.DomainService.ListVerificationAttempts:output_type -> iechor.sso.domain.v1.ListVerificationAttemptsResponse
-	18, // 29: iechor.sso.domain.v1.DomainService.LookupDomain:output_type -> iechor.sso.domain.v1.LookupDomainResponse
-	23, // [23:30] is the sub-list for method output_type
-	16, // [16:23] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	5,  // 15: iechor.sso.domain.v1.DomainService.CreateDomain:input_type -> iechor.sso.domain.v1.CreateDomainRequest
+	7,  // 16: iechor.sso.domain.v1.DomainService.GetDomain:input_type -> iechor.sso.domain.v1.GetDomainRequest
+	9,  // 17: iechor.sso.domain.v1.DomainService.ListDomains:input_type -> iechor.sso.domain.v1.ListDomainsRequest
+	11, // 18: iechor.sso.domain.v1.DomainService.DeleteDomain:input_type -> iechor.sso.domain.v1.DeleteDomainRequest
+	13, // 19: iechor.sso.domain.v1.DomainService.VerifyDomain:input_type -> iechor.sso.domain.v1.VerifyDomainRequest
+	15, // 20: iechor.sso.domain.v1.DomainService.ListVerificationAttempts:input_type -> iechor.sso.domain.v1.ListVerificationAttemptsRequest
+	6,  // 21: iechor.sso.domain.v1.DomainService.CreateDomain:output_type -> iechor.sso.domain.v1.CreateDomainResponse
+	8,  // 22: iechor.sso.domain.v1.DomainService.GetDomain:output_type -> iechor.sso.domain.v1.GetDomainResponse
+	10, // 23: iechor.sso.domain.v1.DomainService.ListDomains:output_type -> iechor.sso.domain.v1.ListDomainsResponse
+	12, // 24: iechor.sso.domain.v1.DomainService.DeleteDomain:output_type -> iechor.sso.domain.v1.DeleteDomainResponse
+	14, // 25: iechor.sso.domain.v1.DomainService.VerifyDomain:output_type -> iechor.sso.domain.v1.VerifyDomainResponse
+	16, // 26: iechor.sso.domain.v1.DomainService.ListVerificationAttempts:output_type -> iechor.sso.domain.v1.ListVerificationAttemptsResponse
+	21, // [21:27] is the sub-list for method output_type
+	15, // [15:21] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_iechor_sso_domain_v1_domain_proto_init() }
@@ -1322,17 +1176,13 @@ func file_iechor_sso_domain_v1_domain_proto_init() {
 	if File_iechor_sso_domain_v1_domain_proto != nil {
 		return
 	}
-	file_iechor_sso_domain_v1_domain_proto_msgTypes[15].OneofWrappers = []any{
-		(*LookupDomainRequest_Email)(nil),
-		(*LookupDomainRequest_DomainName)(nil),
-	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_iechor_sso_domain_v1_domain_proto_rawDesc), len(file_iechor_sso_domain_v1_domain_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   17,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,7 +25,6 @@ const (
 	DomainService_DeleteDomain_FullMethodName             = "/iechor.sso.domain.v1.DomainService/DeleteDomain"
 	DomainService_VerifyDomain_FullMethodName             = "/iechor.sso.domain.v1.DomainService/VerifyDomain"
 	DomainService_ListVerificationAttempts_FullMethodName = "/iechor.sso.domain.v1.DomainService/ListVerificationAttempts"
-	DomainService_LookupDomain_FullMethodName             = "/iechor.sso.domain.v1.DomainService/LookupDomain"
 )
 
 // DomainServiceClient is the client API for DomainService service.
@@ -34,7 +33,8 @@ const (
 //
 // DomainService proves that a company or an organization owns an email domain, by a DNS TXT record
 // that the owner publishes. A domain is verified for one owner at a time; the other services ask
-// LookupDomain which owner that is before they let an email on the domain sign in through SSO.
+// DomainInternalService.LookupDomain which owner that is before they let an email on the domain sign
+// in through SSO. It is the admin API behind the REST edge: only the gateway calls it.
 type DomainServiceClient interface {
 	// Adds a domain to an owner and returns the TXT record to publish. The domain starts pending and
 	// is re-checked in the background for up to 72 hours.
@@ -52,9 +52,6 @@ type DomainServiceClient interface {
 	VerifyDomain(ctx context.Context, in *VerifyDomainRequest, opts ...grpc.CallOption) (*VerifyDomainResponse, error)
 	// Lists the verification attempts of a domain, newest first.
 	ListVerificationAttempts(ctx context.Context, in *ListVerificationAttemptsRequest, opts ...grpc.CallOption) (*ListVerificationAttemptsResponse, error)
-	// Returns the owner that verified the domain of an email address or a domain name, or NOT_FOUND
-	// when nobody has. For the other services; not exposed on the REST edge.
-	LookupDomain(ctx context.Context, in *LookupDomainRequest, opts ...grpc.CallOption) (*LookupDomainResponse, error)
 }
 
 type domainServiceClient struct {
@@ -125,23 +122,14 @@ func (c *domainServiceClient) ListVerificationAttempts(ctx context.Context, in *
 	return out, nil
 }
 
-func (c *domainServiceClient) LookupDomain(ctx context.Context, in *LookupDomainRequest, opts ...grpc.CallOption) (*LookupDomainResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(LookupDomainResponse)
-	err := c.cc.Invoke(ctx, DomainService_LookupDomain_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // DomainServiceServer is the server API for DomainService service.
 // All implementations must embed UnimplementedDomainServiceServer
 // for forward compatibility.
 //
 // DomainService proves that a company or an organization owns an email domain, by a DNS TXT record
 // that the owner publishes. A domain is verified for one owner at a time; the other services ask
-// LookupDomain which owner that is before they let an email on the domain sign in through SSO.
+// DomainInternalService.LookupDomain which owner that is before they let an email on the domain sign
+// in through SSO. It is the admin API behind the REST edge: only the gateway calls it.
 type DomainServiceServer interface {
 	// Adds a domain to an owner and returns the TXT record to publish. The domain starts pending and
 	// is re-checked in the background for up to 72 hours.
@@ -159,9 +147,6 @@ type DomainServiceServer interface {
 	VerifyDomain(context.Context, *VerifyDomainRequest) (*VerifyDomainResponse, error)
 	// Lists the verification attempts of a domain, newest first.
 	ListVerificationAttempts(context.Context, *ListVerificationAttemptsRequest) (*ListVerificationAttemptsResponse, error)
-	// Returns the owner that verified the domain of an email address or a domain name, or NOT_FOUND
-	// when nobody has. For the other services; not exposed on the REST edge.
-	LookupDomain(context.Context, *LookupDomainRequest) (*LookupDomainResponse, error)
 	mustEmbedUnimplementedDomainServiceServer()
 }
 
@@ -189,9 +174,6 @@ func (UnimplementedDomainServiceServer) VerifyDomain(context.Context, *VerifyDom
 }
 func (UnimplementedDomainServiceServer) ListVerificationAttempts(context.Context, *ListVerificationAttemptsRequest) (*ListVerificationAttemptsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListVerificationAttempts not implemented")
-}
-func (UnimplementedDomainServiceServer) LookupDomain(context.Context, *LookupDomainRequest) (*LookupDomainResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method LookupDomain not implemented")
 }
 func (UnimplementedDomainServiceServer) mustEmbedUnimplementedDomainServiceServer() {}
 func (UnimplementedDomainServiceServer) testEmbeddedByValue()                       {}
@@ -322,24 +304,6 @@ func _DomainService_ListVerificationAttempts_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
-func _DomainService_LookupDomain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(LookupDomainRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(DomainServiceServer).LookupDomain(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: DomainService_LookupDomain_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(DomainServiceServer).LookupDomain(ctx, req.(*LookupDomainRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 // DomainService_ServiceDesc is the grpc.ServiceDesc for DomainService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -370,10 +334,6 @@ var DomainService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListVerificationAttempts",
 			Handler:    _DomainService_ListVerificationAttempts_Handler,
-		},
-		{
-			MethodName: "LookupDomain",
-			Handler:    _DomainService_LookupDomain_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -7,6 +7,7 @@
 package loginv1
 
 import (
+	_ "github.com/iechor/sso/gen/iechor/sso/options/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -554,7 +555,7 @@ var File_iechor_sso_login_v1_login_proto protoreflect.FileDescriptor
 
 const file_iechor_sso_login_v1_login_proto_rawDesc = "" +
 	"\n" +
-	"\x1fiechor/sso/login/v1/login.proto\x12\x13iechor.sso.login.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\\\n" +
+	"\x1fiechor/sso/login/v1/login.proto\x12\x13iechor.sso.login.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#iechor/sso/options/v1/options.proto\"\\\n" +
 	"\x06Client\x128\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1f.iechor.sso.login.v1.ClientTypeB\x03\xe0A\x02R\x04type\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\"\xa7\x02\n" +
@@ -599,11 +600,13 @@ const file_iechor_sso_login_v1_login_proto_rawDesc = "" +
 	"\x17CLIENT_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCLIENT_TYPE_HUB\x10\x01\x12\x17\n" +
 	"\x13CLIENT_TYPE_DESKTOP\x10\x02\x12\x13\n" +
-	"\x0fCLIENT_TYPE_CLI\x10\x032\x95\x02\n" +
-	"\fLoginService\x12y\n" +
+	"\x0fCLIENT_TYPE_CLI\x10\x032\xa4\x02\n" +
+	"\fLoginService\x12\x80\x01\n" +
 	"\n" +
-	"StartLogin\x12&.iechor.sso.login.v1.StartLoginRequest\x1a'.iechor.sso.login.v1.StartLoginResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/login:start\x12\x89\x01\n" +
-	"\x0fRedeemLoginCode\x12+.iechor.sso.login.v1.RedeemLoginCodeRequest\x1a,.iechor.sso.login.v1.RedeemLoginCodeResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/login:redeemB7Z5github.com/iechor/sso/gen/iechor/sso/login/v1;loginv1b\x06proto3"
+	"StartLogin\x12&.iechor.sso.login.v1.StartLoginRequest\x1a'.iechor.sso.login.v1.StartLoginResponse\"!\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/login:start\x12\x90\x01\n" +
+	"\x0fRedeemLoginCode\x12+.iechor.sso.login.v1.RedeemLoginCodeRequest\x1a,.iechor.sso.login.v1.RedeemLoginCodeResponse\"\"\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/login:redeemB7Z5github.com/iechor/sso/gen/iechor/sso/login/v1;loginv1b\x06proto3"
 
 var (
 	file_iechor_sso_login_v1_login_proto_rawDescOnce sync.Once

@@ -30,6 +30,8 @@ const (
 // LoginService is how iEchor Hub and iEchor Desktop sign a person in through SSO. It is served by
 // the REST edge itself: start a sign-in for a work email, follow redirect_url in a browser through
 // the identity provider, receive a one-time code at return_to, and redeem it for an access token.
+// No gRPC server serves it: the gateway's REST mux calls it in process, so the gateway is its only
+// caller (and, for what it asks of the other services, it calls them as the gateway).
 type LoginServiceClient interface {
 	// Finds the SSO connection of an email's domain and returns the URL that starts the sign-in in a
 	// browser, or a typed refusal: NO_SSO_CONNECTION (keep password sign-in unless password_allowed is
@@ -81,6 +83,8 @@ func (c *loginServiceClient) RedeemLoginCode(ctx context.Context, in *RedeemLogi
 // LoginService is how iEchor Hub and iEchor Desktop sign a person in through SSO. It is served by
 // the REST edge itself: start a sign-in for a work email, follow redirect_url in a browser through
 // the identity provider, receive a one-time code at return_to, and redeem it for an access token.
+// No gRPC server serves it: the gateway's REST mux calls it in process, so the gateway is its only
+// caller (and, for what it asks of the other services, it calls them as the gateway).
 type LoginServiceServer interface {
 	// Finds the SSO connection of an email's domain and returns the URL that starts the sign-in in a
 	// browser, or a typed refusal: NO_SSO_CONNECTION (keep password sign-in unless password_allowed is

@@ -7,6 +7,7 @@
 package provisioningv1
 
 import (
+	_ "github.com/iechor/sso/gen/iechor/sso/options/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -178,54 +179,6 @@ func (x InvitationState) Number() protoreflect.EnumNumber {
 // Deprecated: Use InvitationState.Descriptor instead.
 func (InvitationState) EnumDescriptor() ([]byte, []int) {
 	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{2}
-}
-
-// What a principal wants to do.
-type Action int32
-
-const (
-	Action_ACTION_UNSPECIFIED Action = 0
-	// Manage SSO: domains, connections, enforcement, and read the audit log.
-	Action_ACTION_MANAGE_SSO Action = 1
-)
-
-// Enum value maps for Action.
-var (
-	Action_name = map[int32]string{
-		0: "ACTION_UNSPECIFIED",
-		1: "ACTION_MANAGE_SSO",
-	}
-	Action_value = map[string]int32{
-		"ACTION_UNSPECIFIED": 0,
-		"ACTION_MANAGE_SSO":  1,
-	}
-)
-
-func (x Action) Enum() *Action {
-	p := new(Action)
-	*p = x
-	return p
-}
-
-func (x Action) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (Action) Descriptor() protoreflect.EnumDescriptor {
-	return file_iechor_sso_provisioning_v1_directory_proto_enumTypes[3].Descriptor()
-}
-
-func (Action) Type() protoreflect.EnumType {
-	return &file_iechor_sso_provisioning_v1_directory_proto_enumTypes[3]
-}
-
-func (x Action) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use Action.Descriptor instead.
-func (Action) EnumDescriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{3}
 }
 
 // A company: the owner of domains and SSO connections above its organizations.
@@ -2681,95 +2634,6 @@ func (*DeleteTeamResponse) Descriptor() ([]byte, []int) {
 	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{43}
 }
 
-type CreateUserRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// email is required; username is generated from the email or name when empty.
-	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CreateUserRequest) Reset() {
-	*x = CreateUserRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[44]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CreateUserRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CreateUserRequest) ProtoMessage() {}
-
-func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[44]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
-func (*CreateUserRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{44}
-}
-
-func (x *CreateUserRequest) GetUser() *User {
-	if x != nil {
-		return x.User
-	}
-	return nil
-}
-
-type CreateUserResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CreateUserResponse) Reset() {
-	*x = CreateUserResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[45]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CreateUserResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CreateUserResponse) ProtoMessage() {}
-
-func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[45]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CreateUserResponse.ProtoReflect.Descriptor instead.
-func (*CreateUserResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{45}
-}
-
-func (x *CreateUserResponse) GetUser() *User {
-	if x != nil {
-		return x.User
-	}
-	return nil
-}
-
 type GetUserRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -2779,7 +2643,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[46]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2791,7 +2655,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[46]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2804,7 +2668,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{46}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetUserRequest) GetName() string {
@@ -2823,7 +2687,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[47]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +2699,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[47]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2848,7 +2712,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{47}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -2856,270 +2720,6 @@ func (x *GetUserResponse) GetUser() *User {
 		return x.User
 	}
 	return nil
-}
-
-type LookupUserRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *LookupUserRequest) Reset() {
-	*x = LookupUserRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[48]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *LookupUserRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LookupUserRequest) ProtoMessage() {}
-
-func (x *LookupUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[48]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LookupUserRequest.ProtoReflect.Descriptor instead.
-func (*LookupUserRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{48}
-}
-
-func (x *LookupUserRequest) GetEmail() string {
-	if x != nil {
-		return x.Email
-	}
-	return ""
-}
-
-type LookupUserResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *LookupUserResponse) Reset() {
-	*x = LookupUserResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[49]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *LookupUserResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*LookupUserResponse) ProtoMessage() {}
-
-func (x *LookupUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[49]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use LookupUserResponse.ProtoReflect.Descriptor instead.
-func (*LookupUserResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{49}
-}
-
-func (x *LookupUserResponse) GetUser() *User {
-	if x != nil {
-		return x.User
-	}
-	return nil
-}
-
-type UpdateUserRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *UpdateUserRequest) Reset() {
-	*x = UpdateUserRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[50]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *UpdateUserRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*UpdateUserRequest) ProtoMessage() {}
-
-func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[50]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use UpdateUserRequest.ProtoReflect.Descriptor instead.
-func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{50}
-}
-
-func (x *UpdateUserRequest) GetUser() *User {
-	if x != nil {
-		return x.User
-	}
-	return nil
-}
-
-func (x *UpdateUserRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
-	if x != nil {
-		return x.UpdateMask
-	}
-	return nil
-}
-
-type UpdateUserResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *UpdateUserResponse) Reset() {
-	*x = UpdateUserResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[51]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *UpdateUserResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*UpdateUserResponse) ProtoMessage() {}
-
-func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[51]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use UpdateUserResponse.ProtoReflect.Descriptor instead.
-func (*UpdateUserResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{51}
-}
-
-func (x *UpdateUserResponse) GetUser() *User {
-	if x != nil {
-		return x.User
-	}
-	return nil
-}
-
-type DeleteUserRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DeleteUserRequest) Reset() {
-	*x = DeleteUserRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[52]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DeleteUserRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DeleteUserRequest) ProtoMessage() {}
-
-func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[52]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
-func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{52}
-}
-
-func (x *DeleteUserRequest) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-type DeleteUserResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DeleteUserResponse) Reset() {
-	*x = DeleteUserResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[53]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DeleteUserResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DeleteUserResponse) ProtoMessage() {}
-
-func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[53]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
-func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{53}
 }
 
 type ListIdentityLinksRequest struct {
@@ -3134,7 +2734,7 @@ type ListIdentityLinksRequest struct {
 
 func (x *ListIdentityLinksRequest) Reset() {
 	*x = ListIdentityLinksRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[54]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3146,7 +2746,7 @@ func (x *ListIdentityLinksRequest) String() string {
 func (*ListIdentityLinksRequest) ProtoMessage() {}
 
 func (x *ListIdentityLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[54]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3159,7 +2759,7 @@ func (x *ListIdentityLinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentityLinksRequest.ProtoReflect.Descriptor instead.
 func (*ListIdentityLinksRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{54}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListIdentityLinksRequest) GetParent() string {
@@ -3193,7 +2793,7 @@ type ListIdentityLinksResponse struct {
 
 func (x *ListIdentityLinksResponse) Reset() {
 	*x = ListIdentityLinksResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[55]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3205,7 +2805,7 @@ func (x *ListIdentityLinksResponse) String() string {
 func (*ListIdentityLinksResponse) ProtoMessage() {}
 
 func (x *ListIdentityLinksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[55]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3218,7 +2818,7 @@ func (x *ListIdentityLinksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIdentityLinksResponse.ProtoReflect.Descriptor instead.
 func (*ListIdentityLinksResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{55}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListIdentityLinksResponse) GetIdentityLinks() []*IdentityLink {
@@ -3248,7 +2848,7 @@ type CreateMembershipRequest struct {
 
 func (x *CreateMembershipRequest) Reset() {
 	*x = CreateMembershipRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[56]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3260,7 +2860,7 @@ func (x *CreateMembershipRequest) String() string {
 func (*CreateMembershipRequest) ProtoMessage() {}
 
 func (x *CreateMembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[56]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3273,7 +2873,7 @@ func (x *CreateMembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMembershipRequest.ProtoReflect.Descriptor instead.
 func (*CreateMembershipRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{56}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateMembershipRequest) GetParent() string {
@@ -3306,7 +2906,7 @@ type CreateMembershipResponse struct {
 
 func (x *CreateMembershipResponse) Reset() {
 	*x = CreateMembershipResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[57]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3318,7 +2918,7 @@ func (x *CreateMembershipResponse) String() string {
 func (*CreateMembershipResponse) ProtoMessage() {}
 
 func (x *CreateMembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[57]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3331,7 +2931,7 @@ func (x *CreateMembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMembershipResponse.ProtoReflect.Descriptor instead.
 func (*CreateMembershipResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{57}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateMembershipResponse) GetMembership() *Membership {
@@ -3350,7 +2950,7 @@ type GetMembershipRequest struct {
 
 func (x *GetMembershipRequest) Reset() {
 	*x = GetMembershipRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[58]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3362,7 +2962,7 @@ func (x *GetMembershipRequest) String() string {
 func (*GetMembershipRequest) ProtoMessage() {}
 
 func (x *GetMembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[58]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3375,7 +2975,7 @@ func (x *GetMembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMembershipRequest.ProtoReflect.Descriptor instead.
 func (*GetMembershipRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{58}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetMembershipRequest) GetName() string {
@@ -3394,7 +2994,7 @@ type GetMembershipResponse struct {
 
 func (x *GetMembershipResponse) Reset() {
 	*x = GetMembershipResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[59]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3406,7 +3006,7 @@ func (x *GetMembershipResponse) String() string {
 func (*GetMembershipResponse) ProtoMessage() {}
 
 func (x *GetMembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[59]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3419,7 +3019,7 @@ func (x *GetMembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMembershipResponse.ProtoReflect.Descriptor instead.
 func (*GetMembershipResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{59}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetMembershipResponse) GetMembership() *Membership {
@@ -3440,7 +3040,7 @@ type ListMembershipsRequest struct {
 
 func (x *ListMembershipsRequest) Reset() {
 	*x = ListMembershipsRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[60]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3452,7 +3052,7 @@ func (x *ListMembershipsRequest) String() string {
 func (*ListMembershipsRequest) ProtoMessage() {}
 
 func (x *ListMembershipsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[60]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3465,7 +3065,7 @@ func (x *ListMembershipsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembershipsRequest.ProtoReflect.Descriptor instead.
 func (*ListMembershipsRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{60}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListMembershipsRequest) GetParent() string {
@@ -3499,7 +3099,7 @@ type ListMembershipsResponse struct {
 
 func (x *ListMembershipsResponse) Reset() {
 	*x = ListMembershipsResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[61]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3511,7 +3111,7 @@ func (x *ListMembershipsResponse) String() string {
 func (*ListMembershipsResponse) ProtoMessage() {}
 
 func (x *ListMembershipsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[61]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3524,7 +3124,7 @@ func (x *ListMembershipsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembershipsResponse.ProtoReflect.Descriptor instead.
 func (*ListMembershipsResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{61}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListMembershipsResponse) GetMemberships() []*Membership {
@@ -3551,7 +3151,7 @@ type UpdateMembershipRequest struct {
 
 func (x *UpdateMembershipRequest) Reset() {
 	*x = UpdateMembershipRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[62]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3563,7 +3163,7 @@ func (x *UpdateMembershipRequest) String() string {
 func (*UpdateMembershipRequest) ProtoMessage() {}
 
 func (x *UpdateMembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[62]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3576,7 +3176,7 @@ func (x *UpdateMembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMembershipRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMembershipRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{62}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *UpdateMembershipRequest) GetMembership() *Membership {
@@ -3602,7 +3202,7 @@ type UpdateMembershipResponse struct {
 
 func (x *UpdateMembershipResponse) Reset() {
 	*x = UpdateMembershipResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[63]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3614,7 +3214,7 @@ func (x *UpdateMembershipResponse) String() string {
 func (*UpdateMembershipResponse) ProtoMessage() {}
 
 func (x *UpdateMembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[63]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3627,7 +3227,7 @@ func (x *UpdateMembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMembershipResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMembershipResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{63}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UpdateMembershipResponse) GetMembership() *Membership {
@@ -3646,7 +3246,7 @@ type DeleteMembershipRequest struct {
 
 func (x *DeleteMembershipRequest) Reset() {
 	*x = DeleteMembershipRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[64]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3658,7 +3258,7 @@ func (x *DeleteMembershipRequest) String() string {
 func (*DeleteMembershipRequest) ProtoMessage() {}
 
 func (x *DeleteMembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[64]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3671,7 +3271,7 @@ func (x *DeleteMembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMembershipRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMembershipRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{64}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DeleteMembershipRequest) GetName() string {
@@ -3689,7 +3289,7 @@ type DeleteMembershipResponse struct {
 
 func (x *DeleteMembershipResponse) Reset() {
 	*x = DeleteMembershipResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[65]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3701,7 +3301,7 @@ func (x *DeleteMembershipResponse) String() string {
 func (*DeleteMembershipResponse) ProtoMessage() {}
 
 func (x *DeleteMembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[65]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3714,7 +3314,7 @@ func (x *DeleteMembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMembershipResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMembershipResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{65}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{57}
 }
 
 type AddTeamMemberRequest struct {
@@ -3729,7 +3329,7 @@ type AddTeamMemberRequest struct {
 
 func (x *AddTeamMemberRequest) Reset() {
 	*x = AddTeamMemberRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[66]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3741,7 +3341,7 @@ func (x *AddTeamMemberRequest) String() string {
 func (*AddTeamMemberRequest) ProtoMessage() {}
 
 func (x *AddTeamMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[66]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3754,7 +3354,7 @@ func (x *AddTeamMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTeamMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddTeamMemberRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{66}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *AddTeamMemberRequest) GetParent() string {
@@ -3780,7 +3380,7 @@ type AddTeamMemberResponse struct {
 
 func (x *AddTeamMemberResponse) Reset() {
 	*x = AddTeamMemberResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[67]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3792,7 +3392,7 @@ func (x *AddTeamMemberResponse) String() string {
 func (*AddTeamMemberResponse) ProtoMessage() {}
 
 func (x *AddTeamMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[67]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3805,7 +3405,7 @@ func (x *AddTeamMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTeamMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddTeamMemberResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{67}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *AddTeamMemberResponse) GetMember() *TeamMember {
@@ -3826,7 +3426,7 @@ type ListTeamMembersRequest struct {
 
 func (x *ListTeamMembersRequest) Reset() {
 	*x = ListTeamMembersRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[68]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3838,7 +3438,7 @@ func (x *ListTeamMembersRequest) String() string {
 func (*ListTeamMembersRequest) ProtoMessage() {}
 
 func (x *ListTeamMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[68]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3851,7 +3451,7 @@ func (x *ListTeamMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTeamMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListTeamMembersRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{68}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListTeamMembersRequest) GetParent() string {
@@ -3885,7 +3485,7 @@ type ListTeamMembersResponse struct {
 
 func (x *ListTeamMembersResponse) Reset() {
 	*x = ListTeamMembersResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[69]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3897,7 +3497,7 @@ func (x *ListTeamMembersResponse) String() string {
 func (*ListTeamMembersResponse) ProtoMessage() {}
 
 func (x *ListTeamMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[69]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3910,7 +3510,7 @@ func (x *ListTeamMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTeamMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListTeamMembersResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{69}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListTeamMembersResponse) GetMembers() []*TeamMember {
@@ -3936,7 +3536,7 @@ type RemoveTeamMemberRequest struct {
 
 func (x *RemoveTeamMemberRequest) Reset() {
 	*x = RemoveTeamMemberRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[70]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3948,7 +3548,7 @@ func (x *RemoveTeamMemberRequest) String() string {
 func (*RemoveTeamMemberRequest) ProtoMessage() {}
 
 func (x *RemoveTeamMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[70]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3961,7 +3561,7 @@ func (x *RemoveTeamMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveTeamMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveTeamMemberRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{70}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RemoveTeamMemberRequest) GetName() string {
@@ -3979,7 +3579,7 @@ type RemoveTeamMemberResponse struct {
 
 func (x *RemoveTeamMemberResponse) Reset() {
 	*x = RemoveTeamMemberResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[71]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3991,7 +3591,7 @@ func (x *RemoveTeamMemberResponse) String() string {
 func (*RemoveTeamMemberResponse) ProtoMessage() {}
 
 func (x *RemoveTeamMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[71]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4004,7 +3604,7 @@ func (x *RemoveTeamMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveTeamMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveTeamMemberResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{71}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{63}
 }
 
 type CreateInvitationRequest struct {
@@ -4018,7 +3618,7 @@ type CreateInvitationRequest struct {
 
 func (x *CreateInvitationRequest) Reset() {
 	*x = CreateInvitationRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[72]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4030,7 +3630,7 @@ func (x *CreateInvitationRequest) String() string {
 func (*CreateInvitationRequest) ProtoMessage() {}
 
 func (x *CreateInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[72]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4043,7 +3643,7 @@ func (x *CreateInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInvitationRequest.ProtoReflect.Descriptor instead.
 func (*CreateInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{72}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *CreateInvitationRequest) GetParent() string {
@@ -4069,7 +3669,7 @@ type CreateInvitationResponse struct {
 
 func (x *CreateInvitationResponse) Reset() {
 	*x = CreateInvitationResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[73]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4081,7 +3681,7 @@ func (x *CreateInvitationResponse) String() string {
 func (*CreateInvitationResponse) ProtoMessage() {}
 
 func (x *CreateInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[73]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4094,7 +3694,7 @@ func (x *CreateInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateInvitationResponse.ProtoReflect.Descriptor instead.
 func (*CreateInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{73}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CreateInvitationResponse) GetInvitation() *Invitation {
@@ -4115,7 +3715,7 @@ type ListInvitationsRequest struct {
 
 func (x *ListInvitationsRequest) Reset() {
 	*x = ListInvitationsRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[74]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4127,7 +3727,7 @@ func (x *ListInvitationsRequest) String() string {
 func (*ListInvitationsRequest) ProtoMessage() {}
 
 func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[74]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4140,7 +3740,7 @@ func (x *ListInvitationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvitationsRequest.ProtoReflect.Descriptor instead.
 func (*ListInvitationsRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{74}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListInvitationsRequest) GetParent() string {
@@ -4174,7 +3774,7 @@ type ListInvitationsResponse struct {
 
 func (x *ListInvitationsResponse) Reset() {
 	*x = ListInvitationsResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[75]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4186,7 +3786,7 @@ func (x *ListInvitationsResponse) String() string {
 func (*ListInvitationsResponse) ProtoMessage() {}
 
 func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[75]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4199,7 +3799,7 @@ func (x *ListInvitationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvitationsResponse.ProtoReflect.Descriptor instead.
 func (*ListInvitationsResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{75}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListInvitationsResponse) GetInvitations() []*Invitation {
@@ -4225,7 +3825,7 @@ type DeleteInvitationRequest struct {
 
 func (x *DeleteInvitationRequest) Reset() {
 	*x = DeleteInvitationRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[76]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4237,7 +3837,7 @@ func (x *DeleteInvitationRequest) String() string {
 func (*DeleteInvitationRequest) ProtoMessage() {}
 
 func (x *DeleteInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[76]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4250,7 +3850,7 @@ func (x *DeleteInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteInvitationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{76}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *DeleteInvitationRequest) GetName() string {
@@ -4268,7 +3868,7 @@ type DeleteInvitationResponse struct {
 
 func (x *DeleteInvitationResponse) Reset() {
 	*x = DeleteInvitationResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[77]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4280,7 +3880,7 @@ func (x *DeleteInvitationResponse) String() string {
 func (*DeleteInvitationResponse) ProtoMessage() {}
 
 func (x *DeleteInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[77]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4293,7 +3893,7 @@ func (x *DeleteInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteInvitationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{77}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{69}
 }
 
 type ListUserInvitationsRequest struct {
@@ -4308,7 +3908,7 @@ type ListUserInvitationsRequest struct {
 
 func (x *ListUserInvitationsRequest) Reset() {
 	*x = ListUserInvitationsRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[78]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4320,7 +3920,7 @@ func (x *ListUserInvitationsRequest) String() string {
 func (*ListUserInvitationsRequest) ProtoMessage() {}
 
 func (x *ListUserInvitationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[78]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4333,7 +3933,7 @@ func (x *ListUserInvitationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUserInvitationsRequest.ProtoReflect.Descriptor instead.
 func (*ListUserInvitationsRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{78}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ListUserInvitationsRequest) GetParent() string {
@@ -4367,7 +3967,7 @@ type ListUserInvitationsResponse struct {
 
 func (x *ListUserInvitationsResponse) Reset() {
 	*x = ListUserInvitationsResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[79]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4379,7 +3979,7 @@ func (x *ListUserInvitationsResponse) String() string {
 func (*ListUserInvitationsResponse) ProtoMessage() {}
 
 func (x *ListUserInvitationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[79]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4392,7 +3992,7 @@ func (x *ListUserInvitationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUserInvitationsResponse.ProtoReflect.Descriptor instead.
 func (*ListUserInvitationsResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{79}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ListUserInvitationsResponse) GetInvitations() []*Invitation {
@@ -4421,7 +4021,7 @@ type AcceptInvitationRequest struct {
 
 func (x *AcceptInvitationRequest) Reset() {
 	*x = AcceptInvitationRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[80]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4433,7 +4033,7 @@ func (x *AcceptInvitationRequest) String() string {
 func (*AcceptInvitationRequest) ProtoMessage() {}
 
 func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[80]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4446,7 +4046,7 @@ func (x *AcceptInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationRequest.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{80}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *AcceptInvitationRequest) GetUser() string {
@@ -4475,7 +4075,7 @@ type AcceptInvitationResponse struct {
 
 func (x *AcceptInvitationResponse) Reset() {
 	*x = AcceptInvitationResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[81]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4487,7 +4087,7 @@ func (x *AcceptInvitationResponse) String() string {
 func (*AcceptInvitationResponse) ProtoMessage() {}
 
 func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[81]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4500,7 +4100,7 @@ func (x *AcceptInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptInvitationResponse.ProtoReflect.Descriptor instead.
 func (*AcceptInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{81}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *AcceptInvitationResponse) GetInvitation() *Invitation {
@@ -4517,210 +4117,6 @@ func (x *AcceptInvitationResponse) GetMembership() *Membership {
 	return nil
 }
 
-type CheckAccessRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// users/{user}
-	Principal string `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
-	// companies/{company} or organizations/{organization}, or any name under one of them (such as
-	// companies/acme/connections/conn_1): access is decided on the owner at its root.
-	Resource      string `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
-	Action        Action `protobuf:"varint,3,opt,name=action,proto3,enum=iechor.sso.provisioning.v1.Action" json:"action,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CheckAccessRequest) Reset() {
-	*x = CheckAccessRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[82]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CheckAccessRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CheckAccessRequest) ProtoMessage() {}
-
-func (x *CheckAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[82]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CheckAccessRequest.ProtoReflect.Descriptor instead.
-func (*CheckAccessRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{82}
-}
-
-func (x *CheckAccessRequest) GetPrincipal() string {
-	if x != nil {
-		return x.Principal
-	}
-	return ""
-}
-
-func (x *CheckAccessRequest) GetResource() string {
-	if x != nil {
-		return x.Resource
-	}
-	return ""
-}
-
-func (x *CheckAccessRequest) GetAction() Action {
-	if x != nil {
-		return x.Action
-	}
-	return Action_ACTION_UNSPECIFIED
-}
-
-type CheckAccessResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Allowed       bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CheckAccessResponse) Reset() {
-	*x = CheckAccessResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[83]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CheckAccessResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CheckAccessResponse) ProtoMessage() {}
-
-func (x *CheckAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[83]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CheckAccessResponse.ProtoReflect.Descriptor instead.
-func (*CheckAccessResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{83}
-}
-
-func (x *CheckAccessResponse) GetAllowed() bool {
-	if x != nil {
-		return x.Allowed
-	}
-	return false
-}
-
-type RecordAuditEventRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// companies/{company} or organizations/{organization}: whose log the event goes to.
-	Parent        string      `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	Event         *AuditEvent `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RecordAuditEventRequest) Reset() {
-	*x = RecordAuditEventRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[84]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RecordAuditEventRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RecordAuditEventRequest) ProtoMessage() {}
-
-func (x *RecordAuditEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[84]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RecordAuditEventRequest.ProtoReflect.Descriptor instead.
-func (*RecordAuditEventRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{84}
-}
-
-func (x *RecordAuditEventRequest) GetParent() string {
-	if x != nil {
-		return x.Parent
-	}
-	return ""
-}
-
-func (x *RecordAuditEventRequest) GetEvent() *AuditEvent {
-	if x != nil {
-		return x.Event
-	}
-	return nil
-}
-
-type RecordAuditEventResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Event         *AuditEvent            `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RecordAuditEventResponse) Reset() {
-	*x = RecordAuditEventResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[85]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RecordAuditEventResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RecordAuditEventResponse) ProtoMessage() {}
-
-func (x *RecordAuditEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[85]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RecordAuditEventResponse.ProtoReflect.Descriptor instead.
-func (*RecordAuditEventResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{85}
-}
-
-func (x *RecordAuditEventResponse) GetEvent() *AuditEvent {
-	if x != nil {
-		return x.Event
-	}
-	return nil
-}
-
 type ListAuditEventsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Parent        string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
@@ -4732,7 +4128,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[86]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4744,7 +4140,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[86]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4757,7 +4153,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{86}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ListAuditEventsRequest) GetParent() string {
@@ -4791,7 +4187,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[87]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4803,7 +4199,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[87]
+	mi := &file_iechor_sso_provisioning_v1_directory_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4816,7 +4212,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{87}
+	return file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListAuditEventsResponse) GetAuditEvents() []*AuditEvent {
@@ -4837,7 +4233,7 @@ var File_iechor_sso_provisioning_v1_directory_proto protoreflect.FileDescriptor
 
 const file_iechor_sso_provisioning_v1_directory_proto_rawDesc = "" +
 	"\n" +
-	"*iechor/sso/provisioning/v1/directory.proto\x12\x1aiechor.sso.provisioning.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x01\n" +
+	"*iechor/sso/provisioning/v1/directory.proto\x12\x1aiechor.sso.provisioning.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#iechor/sso/options/v1/options.proto\"\xc9\x01\n" +
 	"\aCompany\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12@\n" +
@@ -5016,28 +4412,11 @@ const file_iechor_sso_provisioning_v1_directory_proto_rawDesc = "" +
 	"\x04team\x18\x01 \x01(\v2 .iechor.sso.provisioning.v1.TeamR\x04team\",\n" +
 	"\x11DeleteTeamRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\x14\n" +
-	"\x12DeleteTeamResponse\"N\n" +
-	"\x11CreateUserRequest\x129\n" +
-	"\x04user\x18\x01 \x01(\v2 .iechor.sso.provisioning.v1.UserB\x03\xe0A\x02R\x04user\"J\n" +
-	"\x12CreateUserResponse\x124\n" +
-	"\x04user\x18\x01 \x01(\v2 .iechor.sso.provisioning.v1.UserR\x04user\")\n" +
+	"\x12DeleteTeamResponse\")\n" +
 	"\x0eGetUserRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"G\n" +
 	"\x0fGetUserResponse\x124\n" +
-	"\x04user\x18\x01 \x01(\v2 .iechor.sso.provisioning.v1.UserR\x04user\".\n" +
-	"\x11LookupUserRequest\x12\x19\n" +
-	"\x05email\x18\x01 \x01(\tB\x03\xe0A\x02R\x05email\"J\n" +
-	"\x12LookupUserResponse\x124\n" +
-	"\x04user\x18\x01 \x01(\v2 .iechor.sso.provisioning.v1.UserR\x04user\"\x8b\x01\n" +
-	"\x11UpdateUserRequest\x129\n" +
-	"\x04user\x18\x01 \x01(\v2 .iechor.sso.provisioning.v1.UserB\x03\xe0A\x02R\x04user\x12;\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"J\n" +
-	"\x12UpdateUserResponse\x124\n" +
-	"\x04user\x18\x01 \x01(\v2 .iechor.sso.provisioning.v1.UserR\x04user\",\n" +
-	"\x11DeleteUserRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\x14\n" +
-	"\x12DeleteUserResponse\"s\n" +
+	"\x04user\x18\x01 \x01(\v2 .iechor.sso.provisioning.v1.UserR\x04user\"s\n" +
 	"\x18ListIdentityLinksRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -5136,18 +4515,7 @@ const file_iechor_sso_provisioning_v1_directory_proto_rawDesc = "" +
 	"invitation\x12F\n" +
 	"\n" +
 	"membership\x18\x02 \x01(\v2&.iechor.sso.provisioning.v1.MembershipR\n" +
-	"membership\"\x99\x01\n" +
-	"\x12CheckAccessRequest\x12!\n" +
-	"\tprincipal\x18\x01 \x01(\tB\x03\xe0A\x02R\tprincipal\x12\x1f\n" +
-	"\bresource\x18\x02 \x01(\tB\x03\xe0A\x02R\bresource\x12?\n" +
-	"\x06action\x18\x03 \x01(\x0e2\".iechor.sso.provisioning.v1.ActionB\x03\xe0A\x02R\x06action\"/\n" +
-	"\x13CheckAccessResponse\x12\x18\n" +
-	"\aallowed\x18\x01 \x01(\bR\aallowed\"y\n" +
-	"\x17RecordAuditEventRequest\x12\x1b\n" +
-	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12A\n" +
-	"\x05event\x18\x02 \x01(\v2&.iechor.sso.provisioning.v1.AuditEventB\x03\xe0A\x02R\x05event\"X\n" +
-	"\x18RecordAuditEventResponse\x12<\n" +
-	"\x05event\x18\x01 \x01(\v2&.iechor.sso.provisioning.v1.AuditEventR\x05event\"q\n" +
+	"membership\"q\n" +
 	"\x16ListAuditEventsRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -5170,59 +4538,79 @@ const file_iechor_sso_provisioning_v1_directory_proto_rawDesc = "" +
 	"\x0fInvitationState\x12 \n" +
 	"\x1cINVITATION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18INVITATION_STATE_PENDING\x10\x01\x12\x1d\n" +
-	"\x19INVITATION_STATE_ACCEPTED\x10\x02*7\n" +
-	"\x06Action\x12\x16\n" +
-	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x15\n" +
-	"\x11ACTION_MANAGE_SSO\x10\x012\x8e1\n" +
-	"\x10DirectoryService\x12\x8e\x01\n" +
-	"\rCreateCompany\x120.iechor.sso.provisioning.v1.CreateCompanyRequest\x1a1.iechor.sso.provisioning.v1.CreateCompanyResponse\"\x18\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/v1/companies\x12\x8b\x01\n" +
+	"\x19INVITATION_STATE_ACCEPTED\x10\x022\xd3-\n" +
+	"\x10DirectoryService\x12\x95\x01\n" +
+	"\rCreateCompany\x120.iechor.sso.provisioning.v1.CreateCompanyRequest\x1a1.iechor.sso.provisioning.v1.CreateCompanyResponse\"\x1f\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/v1/companies\x12\x92\x01\n" +
 	"\n" +
-	"GetCompany\x12-.iechor.sso.provisioning.v1.GetCompanyRequest\x1a..iechor.sso.provisioning.v1.GetCompanyResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/{name=companies/*}\x12\xa5\x01\n" +
-	"\rUpdateCompany\x120.iechor.sso.provisioning.v1.UpdateCompanyRequest\x1a1.iechor.sso.provisioning.v1.UpdateCompanyResponse\"/\x82\xd3\xe4\x93\x02):\acompany2\x1e/v1/{company.name=companies/*}\x12\x94\x01\n" +
-	"\rDeleteCompany\x120.iechor.sso.provisioning.v1.DeleteCompanyRequest\x1a1.iechor.sso.provisioning.v1.DeleteCompanyResponse\"\x1e\x82\xd3\xe4\x93\x02\x18*\x16/v1/{name=companies/*}\x12\xa6\x01\n" +
-	"\x0fAddCompanyOwner\x122.iechor.sso.provisioning.v1.AddCompanyOwnerRequest\x1a3.iechor.sso.provisioning.v1.AddCompanyOwnerResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/{parent=companies/*}/owners\x12\xa9\x01\n" +
-	"\x11ListCompanyOwners\x124.iechor.sso.provisioning.v1.ListCompanyOwnersRequest\x1a5.iechor.sso.provisioning.v1.ListCompanyOwnersResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{parent=companies/*}/owners\x12\xac\x01\n" +
-	"\x12RemoveCompanyOwner\x125.iechor.sso.provisioning.v1.RemoveCompanyOwnerRequest\x1a6.iechor.sso.provisioning.v1.RemoveCompanyOwnerResponse\"'\x82\xd3\xe4\x93\x02!*\x1f/v1/{name=companies/*/owners/*}\x12\xa1\x01\n" +
-	"\x12CreateOrganization\x125.iechor.sso.provisioning.v1.CreateOrganizationRequest\x1a6.iechor.sso.provisioning.v1.CreateOrganizationResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/organizations\x12\x9e\x01\n" +
-	"\x0fGetOrganization\x122.iechor.sso.provisioning.v1.GetOrganizationRequest\x1a3.iechor.sso.provisioning.v1.GetOrganizationResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=organizations/*}\x12\xb0\x01\n" +
-	"\x11ListOrganizations\x124.iechor.sso.provisioning.v1.ListOrganizationsRequest\x1a5.iechor.sso.provisioning.v1.ListOrganizationsResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/{parent=companies/*}/organizations\x12\xc2\x01\n" +
-	"\x12UpdateOrganization\x125.iechor.sso.provisioning.v1.UpdateOrganizationRequest\x1a6.iechor.sso.provisioning.v1.UpdateOrganizationResponse\"=\x82\xd3\xe4\x93\x027:\forganization2'/v1/{organization.name=organizations/*}\x12\xa7\x01\n" +
-	"\x12DeleteOrganization\x125.iechor.sso.provisioning.v1.DeleteOrganizationRequest\x1a6.iechor.sso.provisioning.v1.DeleteOrganizationResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/{name=organizations/*}\x12\x9a\x01\n" +
+	"GetCompany\x12-.iechor.sso.provisioning.v1.GetCompanyRequest\x1a..iechor.sso.provisioning.v1.GetCompanyResponse\"%\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/{name=companies/*}\x12\xac\x01\n" +
+	"\rUpdateCompany\x120.iechor.sso.provisioning.v1.UpdateCompanyRequest\x1a1.iechor.sso.provisioning.v1.UpdateCompanyResponse\"6\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02):\acompany2\x1e/v1/{company.name=companies/*}\x12\x9b\x01\n" +
+	"\rDeleteCompany\x120.iechor.sso.provisioning.v1.DeleteCompanyRequest\x1a1.iechor.sso.provisioning.v1.DeleteCompanyResponse\"%\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02\x18*\x16/v1/{name=companies/*}\x12\xad\x01\n" +
+	"\x0fAddCompanyOwner\x122.iechor.sso.provisioning.v1.AddCompanyOwnerRequest\x1a3.iechor.sso.provisioning.v1.AddCompanyOwnerResponse\"1\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/{parent=companies/*}/owners\x12\xb0\x01\n" +
+	"\x11ListCompanyOwners\x124.iechor.sso.provisioning.v1.ListCompanyOwnersRequest\x1a5.iechor.sso.provisioning.v1.ListCompanyOwnersResponse\".\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{parent=companies/*}/owners\x12\xb3\x01\n" +
+	"\x12RemoveCompanyOwner\x125.iechor.sso.provisioning.v1.RemoveCompanyOwnerRequest\x1a6.iechor.sso.provisioning.v1.RemoveCompanyOwnerResponse\".\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02!*\x1f/v1/{name=companies/*/owners/*}\x12\xa8\x01\n" +
+	"\x12CreateOrganization\x125.iechor.sso.provisioning.v1.CreateOrganizationRequest\x1a6.iechor.sso.provisioning.v1.CreateOrganizationResponse\"#\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/organizations\x12\xa5\x01\n" +
+	"\x0fGetOrganization\x122.iechor.sso.provisioning.v1.GetOrganizationRequest\x1a3.iechor.sso.provisioning.v1.GetOrganizationResponse\")\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=organizations/*}\x12\xb7\x01\n" +
+	"\x11ListOrganizations\x124.iechor.sso.provisioning.v1.ListOrganizationsRequest\x1a5.iechor.sso.provisioning.v1.ListOrganizationsResponse\"5\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02(\x12&/v1/{parent=companies/*}/organizations\x12\xc9\x01\n" +
+	"\x12UpdateOrganization\x125.iechor.sso.provisioning.v1.UpdateOrganizationRequest\x1a6.iechor.sso.provisioning.v1.UpdateOrganizationResponse\"D\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x027:\forganization2'/v1/{organization.name=organizations/*}\x12\xae\x01\n" +
+	"\x12DeleteOrganization\x125.iechor.sso.provisioning.v1.DeleteOrganizationRequest\x1a6.iechor.sso.provisioning.v1.DeleteOrganizationResponse\")\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/{name=organizations/*}\x12\xa1\x01\n" +
 	"\n" +
-	"CreateTeam\x12-.iechor.sso.provisioning.v1.CreateTeamRequest\x1a..iechor.sso.provisioning.v1.CreateTeamResponse\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{parent=organizations/*}/teams\x12\x8e\x01\n" +
-	"\aGetTeam\x12*.iechor.sso.provisioning.v1.GetTeamRequest\x1a+.iechor.sso.provisioning.v1.GetTeamResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{name=organizations/*/teams/*}\x12\x94\x01\n" +
-	"\tListTeams\x12,.iechor.sso.provisioning.v1.ListTeamsRequest\x1a-.iechor.sso.provisioning.v1.ListTeamsResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=organizations/*}/teams\x12\xa2\x01\n" +
+	"CreateTeam\x12-.iechor.sso.provisioning.v1.CreateTeamRequest\x1a..iechor.sso.provisioning.v1.CreateTeamResponse\"4\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{parent=organizations/*}/teams\x12\x95\x01\n" +
+	"\aGetTeam\x12*.iechor.sso.provisioning.v1.GetTeamRequest\x1a+.iechor.sso.provisioning.v1.GetTeamResponse\"1\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02$\x12\"/v1/{name=organizations/*/teams/*}\x12\x9b\x01\n" +
+	"\tListTeams\x12,.iechor.sso.provisioning.v1.ListTeamsRequest\x1a-.iechor.sso.provisioning.v1.ListTeamsResponse\"1\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=organizations/*}/teams\x12\xa9\x01\n" +
 	"\n" +
-	"UpdateTeam\x12-.iechor.sso.provisioning.v1.UpdateTeamRequest\x1a..iechor.sso.provisioning.v1.UpdateTeamResponse\"5\x82\xd3\xe4\x93\x02/:\x04team2'/v1/{team.name=organizations/*/teams/*}\x12\x97\x01\n" +
+	"UpdateTeam\x12-.iechor.sso.provisioning.v1.UpdateTeamRequest\x1a..iechor.sso.provisioning.v1.UpdateTeamResponse\"<\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02/:\x04team2'/v1/{team.name=organizations/*/teams/*}\x12\x9e\x01\n" +
 	"\n" +
-	"DeleteTeam\x12-.iechor.sso.provisioning.v1.DeleteTeamRequest\x1a..iechor.sso.provisioning.v1.DeleteTeamResponse\"*\x82\xd3\xe4\x93\x02$*\"/v1/{name=organizations/*/teams/*}\x12k\n" +
-	"\n" +
-	"CreateUser\x12-.iechor.sso.provisioning.v1.CreateUserRequest\x1a..iechor.sso.provisioning.v1.CreateUserResponse\x12~\n" +
-	"\aGetUser\x12*.iechor.sso.provisioning.v1.GetUserRequest\x1a+.iechor.sso.provisioning.v1.GetUserResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12k\n" +
-	"\n" +
-	"LookupUser\x12-.iechor.sso.provisioning.v1.LookupUserRequest\x1a..iechor.sso.provisioning.v1.LookupUserResponse\x12k\n" +
-	"\n" +
-	"UpdateUser\x12-.iechor.sso.provisioning.v1.UpdateUserRequest\x1a..iechor.sso.provisioning.v1.UpdateUserResponse\x12k\n" +
-	"\n" +
-	"DeleteUser\x12-.iechor.sso.provisioning.v1.DeleteUserRequest\x1a..iechor.sso.provisioning.v1.DeleteUserResponse\x12\xac\x01\n" +
-	"\x11ListIdentityLinks\x124.iechor.sso.provisioning.v1.ListIdentityLinksRequest\x1a5.iechor.sso.provisioning.v1.ListIdentityLinksResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=users/*}/identityLinks\x12\xae\x01\n" +
-	"\x10CreateMembership\x123.iechor.sso.provisioning.v1.CreateMembershipRequest\x1a4.iechor.sso.provisioning.v1.CreateMembershipResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/{parent=organizations/*}/members\x12\xa2\x01\n" +
-	"\rGetMembership\x120.iechor.sso.provisioning.v1.GetMembershipRequest\x1a1.iechor.sso.provisioning.v1.GetMembershipResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{name=organizations/*/members/*}\x12\xa8\x01\n" +
-	"\x0fListMemberships\x122.iechor.sso.provisioning.v1.ListMembershipsRequest\x1a3.iechor.sso.provisioning.v1.ListMembershipsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=organizations/*}/members\x12\xc2\x01\n" +
-	"\x10UpdateMembership\x123.iechor.sso.provisioning.v1.UpdateMembershipRequest\x1a4.iechor.sso.provisioning.v1.UpdateMembershipResponse\"C\x82\xd3\xe4\x93\x02=:\n" +
-	"membership2//v1/{membership.name=organizations/*/members/*}\x12\xab\x01\n" +
-	"\x10DeleteMembership\x123.iechor.sso.provisioning.v1.DeleteMembershipRequest\x1a4.iechor.sso.provisioning.v1.DeleteMembershipResponse\",\x82\xd3\xe4\x93\x02&*$/v1/{name=organizations/*/members/*}\x12\xad\x01\n" +
-	"\rAddTeamMember\x120.iechor.sso.provisioning.v1.AddTeamMemberRequest\x1a1.iechor.sso.provisioning.v1.AddTeamMemberResponse\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/{parent=organizations/*/teams/*}/members\x12\xb0\x01\n" +
-	"\x0fListTeamMembers\x122.iechor.sso.provisioning.v1.ListTeamMembersRequest\x1a3.iechor.sso.provisioning.v1.ListTeamMembersResponse\"4\x82\xd3\xe4\x93\x02.\x12,/v1/{parent=organizations/*/teams/*}/members\x12\xb3\x01\n" +
-	"\x10RemoveTeamMember\x123.iechor.sso.provisioning.v1.RemoveTeamMemberRequest\x1a4.iechor.sso.provisioning.v1.RemoveTeamMemberResponse\"4\x82\xd3\xe4\x93\x02.*,/v1/{name=organizations/*/teams/*/members/*}\x12\xb2\x01\n" +
-	"\x10CreateInvitation\x123.iechor.sso.provisioning.v1.CreateInvitationRequest\x1a4.iechor.sso.provisioning.v1.CreateInvitationResponse\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{parent=organizations/*}/invitations\x12\xac\x01\n" +
-	"\x0fListInvitations\x122.iechor.sso.provisioning.v1.ListInvitationsRequest\x1a3.iechor.sso.provisioning.v1.ListInvitationsResponse\"0\x82\xd3\xe4\x93\x02*\x12(/v1/{parent=organizations/*}/invitations\x12\xaf\x01\n" +
-	"\x10DeleteInvitation\x123.iechor.sso.provisioning.v1.DeleteInvitationRequest\x1a4.iechor.sso.provisioning.v1.DeleteInvitationResponse\"0\x82\xd3\xe4\x93\x02**(/v1/{name=organizations/*/invitations/*}\x12\xb0\x01\n" +
-	"\x13ListUserInvitations\x126.iechor.sso.provisioning.v1.ListUserInvitationsRequest\x1a7.iechor.sso.provisioning.v1.ListUserInvitationsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=users/*}/invitations\x12\xad\x01\n" +
-	"\x10AcceptInvitation\x123.iechor.sso.provisioning.v1.AcceptInvitationRequest\x1a4.iechor.sso.provisioning.v1.AcceptInvitationResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{user=users/*}:acceptInvitation\x12n\n" +
-	"\vCheckAccess\x12..iechor.sso.provisioning.v1.CheckAccessRequest\x1a/.iechor.sso.provisioning.v1.CheckAccessResponse\x12}\n" +
-	"\x10RecordAuditEvent\x123.iechor.sso.provisioning.v1.RecordAuditEventRequest\x1a4.iechor.sso.provisioning.v1.RecordAuditEventResponse\x12\xd4\x01\n" +
-	"\x0fListAuditEvents\x122.iechor.sso.provisioning.v1.ListAuditEventsRequest\x1a3.iechor.sso.provisioning.v1.ListAuditEventsResponse\"X\x82\xd3\xe4\x93\x02RZ*\x12(/v1/{parent=organizations/*}/auditEvents\x12$/v1/{parent=companies/*}/auditEventsBEZCgithub.com/iechor/sso/gen/iechor/sso/provisioning/v1;provisioningv1b\x06proto3"
+	"DeleteTeam\x12-.iechor.sso.provisioning.v1.DeleteTeamRequest\x1a..iechor.sso.provisioning.v1.DeleteTeamResponse\"1\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02$*\"/v1/{name=organizations/*/teams/*}\x12\x85\x01\n" +
+	"\aGetUser\x12*.iechor.sso.provisioning.v1.GetUserRequest\x1a+.iechor.sso.provisioning.v1.GetUserResponse\"!\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12\xb3\x01\n" +
+	"\x11ListIdentityLinks\x124.iechor.sso.provisioning.v1.ListIdentityLinksRequest\x1a5.iechor.sso.provisioning.v1.ListIdentityLinksResponse\"1\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=users/*}/identityLinks\x12\xb5\x01\n" +
+	"\x10CreateMembership\x123.iechor.sso.provisioning.v1.CreateMembershipRequest\x1a4.iechor.sso.provisioning.v1.CreateMembershipResponse\"6\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02):\x01*\"$/v1/{parent=organizations/*}/members\x12\xa9\x01\n" +
+	"\rGetMembership\x120.iechor.sso.provisioning.v1.GetMembershipRequest\x1a1.iechor.sso.provisioning.v1.GetMembershipResponse\"3\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02&\x12$/v1/{name=organizations/*/members/*}\x12\xaf\x01\n" +
+	"\x0fListMemberships\x122.iechor.sso.provisioning.v1.ListMembershipsRequest\x1a3.iechor.sso.provisioning.v1.ListMembershipsResponse\"3\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=organizations/*}/members\x12\xc9\x01\n" +
+	"\x10UpdateMembership\x123.iechor.sso.provisioning.v1.UpdateMembershipRequest\x1a4.iechor.sso.provisioning.v1.UpdateMembershipResponse\"J\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02=:\n" +
+	"membership2//v1/{membership.name=organizations/*/members/*}\x12\xb2\x01\n" +
+	"\x10DeleteMembership\x123.iechor.sso.provisioning.v1.DeleteMembershipRequest\x1a4.iechor.sso.provisioning.v1.DeleteMembershipResponse\"3\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02&*$/v1/{name=organizations/*/members/*}\x12\xb4\x01\n" +
+	"\rAddTeamMember\x120.iechor.sso.provisioning.v1.AddTeamMemberRequest\x1a1.iechor.sso.provisioning.v1.AddTeamMemberResponse\">\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x021:\x01*\",/v1/{parent=organizations/*/teams/*}/members\x12\xb7\x01\n" +
+	"\x0fListTeamMembers\x122.iechor.sso.provisioning.v1.ListTeamMembersRequest\x1a3.iechor.sso.provisioning.v1.ListTeamMembersResponse\";\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02.\x12,/v1/{parent=organizations/*/teams/*}/members\x12\xba\x01\n" +
+	"\x10RemoveTeamMember\x123.iechor.sso.provisioning.v1.RemoveTeamMemberRequest\x1a4.iechor.sso.provisioning.v1.RemoveTeamMemberResponse\";\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02.*,/v1/{name=organizations/*/teams/*/members/*}\x12\xb9\x01\n" +
+	"\x10CreateInvitation\x123.iechor.sso.provisioning.v1.CreateInvitationRequest\x1a4.iechor.sso.provisioning.v1.CreateInvitationResponse\":\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{parent=organizations/*}/invitations\x12\xb3\x01\n" +
+	"\x0fListInvitations\x122.iechor.sso.provisioning.v1.ListInvitationsRequest\x1a3.iechor.sso.provisioning.v1.ListInvitationsResponse\"7\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02*\x12(/v1/{parent=organizations/*}/invitations\x12\xb6\x01\n" +
+	"\x10DeleteInvitation\x123.iechor.sso.provisioning.v1.DeleteInvitationRequest\x1a4.iechor.sso.provisioning.v1.DeleteInvitationResponse\"7\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02**(/v1/{name=organizations/*/invitations/*}\x12\xb7\x01\n" +
+	"\x13ListUserInvitations\x126.iechor.sso.provisioning.v1.ListUserInvitationsRequest\x1a7.iechor.sso.provisioning.v1.ListUserInvitationsResponse\"/\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=users/*}/invitations\x12\xb4\x01\n" +
+	"\x10AcceptInvitation\x123.iechor.sso.provisioning.v1.AcceptInvitationRequest\x1a4.iechor.sso.provisioning.v1.AcceptInvitationResponse\"5\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{user=users/*}:acceptInvitation\x12\xdb\x01\n" +
+	"\x0fListAuditEvents\x122.iechor.sso.provisioning.v1.ListAuditEventsRequest\x1a3.iechor.sso.provisioning.v1.ListAuditEventsResponse\"_\xc2\xf3\x18\x03\n" +
+	"\x01\x01\x82\xd3\xe4\x93\x02RZ*\x12(/v1/{parent=organizations/*}/auditEvents\x12$/v1/{parent=companies/*}/auditEventsBEZCgithub.com/iechor/sso/gen/iechor/sso/provisioning/v1;provisioningv1b\x06proto3"
 
 var (
 	file_iechor_sso_provisioning_v1_directory_proto_rawDescOnce sync.Once
@@ -5236,258 +4624,224 @@ func file_iechor_sso_provisioning_v1_directory_proto_rawDescGZIP() []byte {
 	return file_iechor_sso_provisioning_v1_directory_proto_rawDescData
 }
 
-var file_iechor_sso_provisioning_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_iechor_sso_provisioning_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
+var file_iechor_sso_provisioning_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_iechor_sso_provisioning_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_iechor_sso_provisioning_v1_directory_proto_goTypes = []any{
 	(Plan)(0),                           // 0: iechor.sso.provisioning.v1.Plan
 	(Role)(0),                           // 1: iechor.sso.provisioning.v1.Role
 	(InvitationState)(0),                // 2: iechor.sso.provisioning.v1.InvitationState
-	(Action)(0),                         // 3: iechor.sso.provisioning.v1.Action
-	(*Company)(nil),                     // 4: iechor.sso.provisioning.v1.Company
-	(*CompanyOwner)(nil),                // 5: iechor.sso.provisioning.v1.CompanyOwner
-	(*Organization)(nil),                // 6: iechor.sso.provisioning.v1.Organization
-	(*Team)(nil),                        // 7: iechor.sso.provisioning.v1.Team
-	(*User)(nil),                        // 8: iechor.sso.provisioning.v1.User
-	(*Membership)(nil),                  // 9: iechor.sso.provisioning.v1.Membership
-	(*TeamMember)(nil),                  // 10: iechor.sso.provisioning.v1.TeamMember
-	(*Invitation)(nil),                  // 11: iechor.sso.provisioning.v1.Invitation
-	(*IdentityLink)(nil),                // 12: iechor.sso.provisioning.v1.IdentityLink
-	(*AuditEvent)(nil),                  // 13: iechor.sso.provisioning.v1.AuditEvent
-	(*CreateCompanyRequest)(nil),        // 14: iechor.sso.provisioning.v1.CreateCompanyRequest
-	(*CreateCompanyResponse)(nil),       // 15: iechor.sso.provisioning.v1.CreateCompanyResponse
-	(*GetCompanyRequest)(nil),           // 16: iechor.sso.provisioning.v1.GetCompanyRequest
-	(*GetCompanyResponse)(nil),          // 17: iechor.sso.provisioning.v1.GetCompanyResponse
-	(*UpdateCompanyRequest)(nil),        // 18: iechor.sso.provisioning.v1.UpdateCompanyRequest
-	(*UpdateCompanyResponse)(nil),       // 19: iechor.sso.provisioning.v1.UpdateCompanyResponse
-	(*DeleteCompanyRequest)(nil),        // 20: iechor.sso.provisioning.v1.DeleteCompanyRequest
-	(*DeleteCompanyResponse)(nil),       // 21: iechor.sso.provisioning.v1.DeleteCompanyResponse
-	(*AddCompanyOwnerRequest)(nil),      // 22: iechor.sso.provisioning.v1.AddCompanyOwnerRequest
-	(*AddCompanyOwnerResponse)(nil),     // 23: iechor.sso.provisioning.v1.AddCompanyOwnerResponse
-	(*ListCompanyOwnersRequest)(nil),    // 24: iechor.sso.provisioning.v1.ListCompanyOwnersRequest
-	(*ListCompanyOwnersResponse)(nil),   // 25: iechor.sso.provisioning.v1.ListCompanyOwnersResponse
-	(*RemoveCompanyOwnerRequest)(nil),   // 26: iechor.sso.provisioning.v1.RemoveCompanyOwnerRequest
-	(*RemoveCompanyOwnerResponse)(nil),  // 27: iechor.sso.provisioning.v1.RemoveCompanyOwnerResponse
-	(*CreateOrganizationRequest)(nil),   // 28: iechor.sso.provisioning.v1.CreateOrganizationRequest
-	(*CreateOrganizationResponse)(nil),  // 29: iechor.sso.provisioning.v1.CreateOrganizationResponse
-	(*GetOrganizationRequest)(nil),      // 30: iechor.sso.provisioning.v1.GetOrganizationRequest
-	(*GetOrganizationResponse)(nil),     // 31: iechor.sso.provisioning.v1.GetOrganizationResponse
-	(*ListOrganizationsRequest)(nil),    // 32: iechor.sso.provisioning.v1.ListOrganizationsRequest
-	(*ListOrganizationsResponse)(nil),   // 33: iechor.sso.provisioning.v1.ListOrganizationsResponse
-	(*UpdateOrganizationRequest)(nil),   // 34: iechor.sso.provisioning.v1.UpdateOrganizationRequest
-	(*UpdateOrganizationResponse)(nil),  // 35: iechor.sso.provisioning.v1.UpdateOrganizationResponse
-	(*DeleteOrganizationRequest)(nil),   // 36: iechor.sso.provisioning.v1.DeleteOrganizationRequest
-	(*DeleteOrganizationResponse)(nil),  // 37: iechor.sso.provisioning.v1.DeleteOrganizationResponse
-	(*CreateTeamRequest)(nil),           // 38: iechor.sso.provisioning.v1.CreateTeamRequest
-	(*CreateTeamResponse)(nil),          // 39: iechor.sso.provisioning.v1.CreateTeamResponse
-	(*GetTeamRequest)(nil),              // 40: iechor.sso.provisioning.v1.GetTeamRequest
-	(*GetTeamResponse)(nil),             // 41: iechor.sso.provisioning.v1.GetTeamResponse
-	(*ListTeamsRequest)(nil),            // 42: iechor.sso.provisioning.v1.ListTeamsRequest
-	(*ListTeamsResponse)(nil),           // 43: iechor.sso.provisioning.v1.ListTeamsResponse
-	(*UpdateTeamRequest)(nil),           // 44: iechor.sso.provisioning.v1.UpdateTeamRequest
-	(*UpdateTeamResponse)(nil),          // 45: iechor.sso.provisioning.v1.UpdateTeamResponse
-	(*DeleteTeamRequest)(nil),           // 46: iechor.sso.provisioning.v1.DeleteTeamRequest
-	(*DeleteTeamResponse)(nil),          // 47: iechor.sso.provisioning.v1.DeleteTeamResponse
-	(*CreateUserRequest)(nil),           // 48: iechor.sso.provisioning.v1.CreateUserRequest
-	(*CreateUserResponse)(nil),          // 49: iechor.sso.provisioning.v1.CreateUserResponse
-	(*GetUserRequest)(nil),              // 50: iechor.sso.provisioning.v1.GetUserRequest
-	(*GetUserResponse)(nil),             // 51: iechor.sso.provisioning.v1.GetUserResponse
-	(*LookupUserRequest)(nil),           // 52: iechor.sso.provisioning.v1.LookupUserRequest
-	(*LookupUserResponse)(nil),          // 53: iechor.sso.provisioning.v1.LookupUserResponse
-	(*UpdateUserRequest)(nil),           // 54: iechor.sso.provisioning.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),          // 55: iechor.sso.provisioning.v1.UpdateUserResponse
-	(*DeleteUserRequest)(nil),           // 56: iechor.sso.provisioning.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),          // 57: iechor.sso.provisioning.v1.DeleteUserResponse
-	(*ListIdentityLinksRequest)(nil),    // 58: iechor.sso.provisioning.v1.ListIdentityLinksRequest
-	(*ListIdentityLinksResponse)(nil),   // 59: iechor.sso.provisioning.v1.ListIdentityLinksResponse
-	(*CreateMembershipRequest)(nil),     // 60: iechor.sso.provisioning.v1.CreateMembershipRequest
-	(*CreateMembershipResponse)(nil),    // 61: iechor.sso.provisioning.v1.CreateMembershipResponse
-	(*GetMembershipRequest)(nil),        // 62: iechor.sso.provisioning.v1.GetMembershipRequest
-	(*GetMembershipResponse)(nil),       // 63: iechor.sso.provisioning.v1.GetMembershipResponse
-	(*ListMembershipsRequest)(nil),      // 64: iechor.sso.provisioning.v1.ListMembershipsRequest
-	(*ListMembershipsResponse)(nil),     // 65: iechor.sso.provisioning.v1.ListMembershipsResponse
-	(*UpdateMembershipRequest)(nil),     // 66: iechor.sso.provisioning.v1.UpdateMembershipRequest
-	(*UpdateMembershipResponse)(nil),    // 67: iechor.sso.provisioning.v1.UpdateMembershipResponse
-	(*DeleteMembershipRequest)(nil),     // 68: iechor.sso.provisioning.v1.DeleteMembershipRequest
-	(*DeleteMembershipResponse)(nil),    // 69: iechor.sso.provisioning.v1.DeleteMembershipResponse
-	(*AddTeamMemberRequest)(nil),        // 70: iechor.sso.provisioning.v1.AddTeamMemberRequest
-	(*AddTeamMemberResponse)(nil),       // 71: iechor.sso.provisioning.v1.AddTeamMemberResponse
-	(*ListTeamMembersRequest)(nil),      // 72: iechor.sso.provisioning.v1.ListTeamMembersRequest
-	(*ListTeamMembersResponse)(nil),     // 73: iechor.sso.provisioning.v1.ListTeamMembersResponse
-	(*RemoveTeamMemberRequest)(nil),     // 74: iechor.sso.provisioning.v1.RemoveTeamMemberRequest
-	(*RemoveTeamMemberResponse)(nil),    // 75: iechor.sso.provisioning.v1.RemoveTeamMemberResponse
-	(*CreateInvitationRequest)(nil),     // 76: iechor.sso.provisioning.v1.CreateInvitationRequest
-	(*CreateInvitationResponse)(nil),    // 77: iechor.sso.provisioning.v1.CreateInvitationResponse
-	(*ListInvitationsRequest)(nil),      // 78: iechor.sso.provisioning.v1.ListInvitationsRequest
-	(*ListInvitationsResponse)(nil),     // 79: iechor.sso.provisioning.v1.ListInvitationsResponse
-	(*DeleteInvitationRequest)(nil),     // 80: iechor.sso.provisioning.v1.DeleteInvitationRequest
-	(*DeleteInvitationResponse)(nil),    // 81: iechor.sso.provisioning.v1.DeleteInvitationResponse
-	(*ListUserInvitationsRequest)(nil),  // 82: iechor.sso.provisioning.v1.ListUserInvitationsRequest
-	(*ListUserInvitationsResponse)(nil), // 83: iechor.sso.provisioning.v1.ListUserInvitationsResponse
-	(*AcceptInvitationRequest)(nil),     // 84: iechor.sso.provisioning.v1.AcceptInvitationRequest
-	(*AcceptInvitationResponse)(nil),    // 85: iechor.sso.provisioning.v1.AcceptInvitationResponse
-	(*CheckAccessRequest)(nil),          // 86: iechor.sso.provisioning.v1.CheckAccessRequest
-	(*CheckAccessResponse)(nil),         // 87: iechor.sso.provisioning.v1.CheckAccessResponse
-	(*RecordAuditEventRequest)(nil),     // 88: iechor.sso.provisioning.v1.RecordAuditEventRequest
-	(*RecordAuditEventResponse)(nil),    // 89: iechor.sso.provisioning.v1.RecordAuditEventResponse
-	(*ListAuditEventsRequest)(nil),      // 90: iechor.sso.provisioning.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),     // 91: iechor.sso.provisioning.v1.ListAuditEventsResponse
-	nil,                                 // 92: iechor.sso.provisioning.v1.AuditEvent.DetailsEntry
-	(*timestamppb.Timestamp)(nil),       // 93: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),       // 94: google.protobuf.FieldMask
+	(*Company)(nil),                     // 3: iechor.sso.provisioning.v1.Company
+	(*CompanyOwner)(nil),                // 4: iechor.sso.provisioning.v1.CompanyOwner
+	(*Organization)(nil),                // 5: iechor.sso.provisioning.v1.Organization
+	(*Team)(nil),                        // 6: iechor.sso.provisioning.v1.Team
+	(*User)(nil),                        // 7: iechor.sso.provisioning.v1.User
+	(*Membership)(nil),                  // 8: iechor.sso.provisioning.v1.Membership
+	(*TeamMember)(nil),                  // 9: iechor.sso.provisioning.v1.TeamMember
+	(*Invitation)(nil),                  // 10: iechor.sso.provisioning.v1.Invitation
+	(*IdentityLink)(nil),                // 11: iechor.sso.provisioning.v1.IdentityLink
+	(*AuditEvent)(nil),                  // 12: iechor.sso.provisioning.v1.AuditEvent
+	(*CreateCompanyRequest)(nil),        // 13: iechor.sso.provisioning.v1.CreateCompanyRequest
+	(*CreateCompanyResponse)(nil),       // 14: iechor.sso.provisioning.v1.CreateCompanyResponse
+	(*GetCompanyRequest)(nil),           // 15: iechor.sso.provisioning.v1.GetCompanyRequest
+	(*GetCompanyResponse)(nil),          // 16: iechor.sso.provisioning.v1.GetCompanyResponse
+	(*UpdateCompanyRequest)(nil),        // 17: iechor.sso.provisioning.v1.UpdateCompanyRequest
+	(*UpdateCompanyResponse)(nil),       // 18: iechor.sso.provisioning.v1.UpdateCompanyResponse
+	(*DeleteCompanyRequest)(nil),        // 19: iechor.sso.provisioning.v1.DeleteCompanyRequest
+	(*DeleteCompanyResponse)(nil),       // 20: iechor.sso.provisioning.v1.DeleteCompanyResponse
+	(*AddCompanyOwnerRequest)(nil),      // 21: iechor.sso.provisioning.v1.AddCompanyOwnerRequest
+	(*AddCompanyOwnerResponse)(nil),     // 22: iechor.sso.provisioning.v1.AddCompanyOwnerResponse
+	(*ListCompanyOwnersRequest)(nil),    // 23: iechor.sso.provisioning.v1.ListCompanyOwnersRequest
+	(*ListCompanyOwnersResponse)(nil),   // 24: iechor.sso.provisioning.v1.ListCompanyOwnersResponse
+	(*RemoveCompanyOwnerRequest)(nil),   // 25: iechor.sso.provisioning.v1.RemoveCompanyOwnerRequest
+	(*RemoveCompanyOwnerResponse)(nil),  // 26: iechor.sso.provisioning.v1.RemoveCompanyOwnerResponse
+	(*CreateOrganizationRequest)(nil),   // 27: iechor.sso.provisioning.v1.CreateOrganizationRequest
+	(*CreateOrganizationResponse)(nil),  // 28: iechor.sso.provisioning.v1.CreateOrganizationResponse
+	(*GetOrganizationRequest)(nil),      // 29: iechor.sso.provisioning.v1.GetOrganizationRequest
+	(*GetOrganizationResponse)(nil),     // 30: iechor.sso.provisioning.v1.GetOrganizationResponse
+	(*ListOrganizationsRequest)(nil),    // 31: iechor.sso.provisioning.v1.ListOrganizationsRequest
+	(*ListOrganizationsResponse)(nil),   // 32: iechor.sso.provisioning.v1.ListOrganizationsResponse
+	(*UpdateOrganizationRequest)(nil),   // 33: iechor.sso.provisioning.v1.UpdateOrganizationRequest
+	(*UpdateOrganizationResponse)(nil),  // 34: iechor.sso.provisioning.v1.UpdateOrganizationResponse
+	(*DeleteOrganizationRequest)(nil),   // 35: iechor.sso.provisioning.v1.DeleteOrganizationRequest
+	(*DeleteOrganizationResponse)(nil),  // 36: iechor.sso.provisioning.v1.DeleteOrganizationResponse
+	(*CreateTeamRequest)(nil),           // 37: iechor.sso.provisioning.v1.CreateTeamRequest
+	(*CreateTeamResponse)(nil),          // 38: iechor.sso.provisioning.v1.CreateTeamResponse
+	(*GetTeamRequest)(nil),              // 39: iechor.sso.provisioning.v1.GetTeamRequest
+	(*GetTeamResponse)(nil),             // 40: iechor.sso.provisioning.v1.GetTeamResponse
+	(*ListTeamsRequest)(nil),            // 41: iechor.sso.provisioning.v1.ListTeamsRequest
+	(*ListTeamsResponse)(nil),           // 42: iechor.sso.provisioning.v1.ListTeamsResponse
+	(*UpdateTeamRequest)(nil),           // 43: iechor.sso.provisioning.v1.UpdateTeamRequest
+	(*UpdateTeamResponse)(nil),          // 44: iechor.sso.provisioning.v1.UpdateTeamResponse
+	(*DeleteTeamRequest)(nil),           // 45: iechor.sso.provisioning.v1.DeleteTeamRequest
+	(*DeleteTeamResponse)(nil),          // 46: iechor.sso.provisioning.v1.DeleteTeamResponse
+	(*GetUserRequest)(nil),              // 47: iechor.sso.provisioning.v1.GetUserRequest
+	(*GetUserResponse)(nil),             // 48: iechor.sso.provisioning.v1.GetUserResponse
+	(*ListIdentityLinksRequest)(nil),    // 49: iechor.sso.provisioning.v1.ListIdentityLinksRequest
+	(*ListIdentityLinksResponse)(nil),   // 50: iechor.sso.provisioning.v1.ListIdentityLinksResponse
+	(*CreateMembershipRequest)(nil),     // 51: iechor.sso.provisioning.v1.CreateMembershipRequest
+	(*CreateMembershipResponse)(nil),    // 52: iechor.sso.provisioning.v1.CreateMembershipResponse
+	(*GetMembershipRequest)(nil),        // 53: iechor.sso.provisioning.v1.GetMembershipRequest
+	(*GetMembershipResponse)(nil),       // 54: iechor.sso.provisioning.v1.GetMembershipResponse
+	(*ListMembershipsRequest)(nil),      // 55: iechor.sso.provisioning.v1.ListMembershipsRequest
+	(*ListMembershipsResponse)(nil),     // 56: iechor.sso.provisioning.v1.ListMembershipsResponse
+	(*UpdateMembershipRequest)(nil),     // 57: iechor.sso.provisioning.v1.UpdateMembershipRequest
+	(*UpdateMembershipResponse)(nil),    // 58: iechor.sso.provisioning.v1.UpdateMembershipResponse
+	(*DeleteMembershipRequest)(nil),     // 59: iechor.sso.provisioning.v1.DeleteMembershipRequest
+	(*DeleteMembershipResponse)(nil),    // 60: iechor.sso.provisioning.v1.DeleteMembershipResponse
+	(*AddTeamMemberRequest)(nil),        // 61: iechor.sso.provisioning.v1.AddTeamMemberRequest
+	(*AddTeamMemberResponse)(nil),       // 62: iechor.sso.provisioning.v1.AddTeamMemberResponse
+	(*ListTeamMembersRequest)(nil),      // 63: iechor.sso.provisioning.v1.ListTeamMembersRequest
+	(*ListTeamMembersResponse)(nil),     // 64: iechor.sso.provisioning.v1.ListTeamMembersResponse
+	(*RemoveTeamMemberRequest)(nil),     // 65: iechor.sso.provisioning.v1.RemoveTeamMemberRequest
+	(*RemoveTeamMemberResponse)(nil),    // 66: iechor.sso.provisioning.v1.RemoveTeamMemberResponse
+	(*CreateInvitationRequest)(nil),     // 67: iechor.sso.provisioning.v1.CreateInvitationRequest
+	(*CreateInvitationResponse)(nil),    // 68: iechor.sso.provisioning.v1.CreateInvitationResponse
+	(*ListInvitationsRequest)(nil),      // 69: iechor.sso.provisioning.v1.ListInvitationsRequest
+	(*ListInvitationsResponse)(nil),     // 70: iechor.sso.provisioning.v1.ListInvitationsResponse
+	(*DeleteInvitationRequest)(nil),     // 71: iechor.sso.provisioning.v1.DeleteInvitationRequest
+	(*DeleteInvitationResponse)(nil),    // 72: iechor.sso.provisioning.v1.DeleteInvitationResponse
+	(*ListUserInvitationsRequest)(nil),  // 73: iechor.sso.provisioning.v1.ListUserInvitationsRequest
+	(*ListUserInvitationsResponse)(nil), // 74: iechor.sso.provisioning.v1.ListUserInvitationsResponse
+	(*AcceptInvitationRequest)(nil),     // 75: iechor.sso.provisioning.v1.AcceptInvitationRequest
+	(*AcceptInvitationResponse)(nil),    // 76: iechor.sso.provisioning.v1.AcceptInvitationResponse
+	(*ListAuditEventsRequest)(nil),      // 77: iechor.sso.provisioning.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),     // 78: iechor.sso.provisioning.v1.ListAuditEventsResponse
+	nil,                                 // 79: iechor.sso.provisioning.v1.AuditEvent.DetailsEntry
+	(*timestamppb.Timestamp)(nil),       // 80: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),       // 81: google.protobuf.FieldMask
 }
 var file_iechor_sso_provisioning_v1_directory_proto_depIdxs = []int32{
-	93,  // 0: iechor.sso.provisioning.v1.Company.create_time:type_name -> google.protobuf.Timestamp
-	93,  // 1: iechor.sso.provisioning.v1.Company.update_time:type_name -> google.protobuf.Timestamp
-	93,  // 2: iechor.sso.provisioning.v1.CompanyOwner.create_time:type_name -> google.protobuf.Timestamp
-	0,   // 3: iechor.sso.provisioning.v1.Organization.plan:type_name -> iechor.sso.provisioning.v1.Plan
-	93,  // 4: iechor.sso.provisioning.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
-	93,  // 5: iechor.sso.provisioning.v1.Organization.update_time:type_name -> google.protobuf.Timestamp
-	93,  // 6: iechor.sso.provisioning.v1.Team.create_time:type_name -> google.protobuf.Timestamp
-	93,  // 7: iechor.sso.provisioning.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	93,  // 8: iechor.sso.provisioning.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	1,   // 9: iechor.sso.provisioning.v1.Membership.role:type_name -> iechor.sso.provisioning.v1.Role
-	93,  // 10: iechor.sso.provisioning.v1.Membership.create_time:type_name -> google.protobuf.Timestamp
-	93,  // 11: iechor.sso.provisioning.v1.TeamMember.create_time:type_name -> google.protobuf.Timestamp
-	1,   // 12: iechor.sso.provisioning.v1.Invitation.role:type_name -> iechor.sso.provisioning.v1.Role
-	2,   // 13: iechor.sso.provisioning.v1.Invitation.state:type_name -> iechor.sso.provisioning.v1.InvitationState
-	93,  // 14: iechor.sso.provisioning.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
-	93,  // 15: iechor.sso.provisioning.v1.Invitation.accept_time:type_name -> google.protobuf.Timestamp
-	93,  // 16: iechor.sso.provisioning.v1.IdentityLink.create_time:type_name -> google.protobuf.Timestamp
-	93,  // 17: iechor.sso.provisioning.v1.IdentityLink.last_sign_in_time:type_name -> google.protobuf.Timestamp
-	93,  // 18: iechor.sso.provisioning.v1.AuditEvent.event_time:type_name -> google.protobuf.Timestamp
-	92,  // 19: iechor.sso.provisioning.v1.AuditEvent.details:type_name -> iechor.sso.provisioning.v1.AuditEvent.DetailsEntry
-	4,   // 20: iechor.sso.provisioning.v1.CreateCompanyRequest.company:type_name -> iechor.sso.provisioning.v1.Company
-	4,   // 21: iechor.sso.provisioning.v1.CreateCompanyResponse.company:type_name -> iechor.sso.provisioning.v1.Company
-	4,   // 22: iechor.sso.provisioning.v1.GetCompanyResponse.company:type_name -> iechor.sso.provisioning.v1.Company
-	4,   // 23: iechor.sso.provisioning.v1.UpdateCompanyRequest.company:type_name -> iechor.sso.provisioning.v1.Company
-	94,  // 24: iechor.sso.provisioning.v1.UpdateCompanyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,   // 25: iechor.sso.provisioning.v1.UpdateCompanyResponse.company:type_name -> iechor.sso.provisioning.v1.Company
-	5,   // 26: iechor.sso.provisioning.v1.AddCompanyOwnerResponse.owner:type_name -> iechor.sso.provisioning.v1.CompanyOwner
-	5,   // 27: iechor.sso.provisioning.v1.ListCompanyOwnersResponse.owners:type_name -> iechor.sso.provisioning.v1.CompanyOwner
-	6,   // 28: iechor.sso.provisioning.v1.CreateOrganizationRequest.organization:type_name -> iechor.sso.provisioning.v1.Organization
-	6,   // 29: iechor.sso.provisioning.v1.CreateOrganizationResponse.organization:type_name -> iechor.sso.provisioning.v1.Organization
-	6,   // 30: iechor.sso.provisioning.v1.GetOrganizationResponse.organization:type_name -> iechor.sso.provisioning.v1.Organization
-	6,   // 31: iechor.sso.provisioning.v1.ListOrganizationsResponse.organizations:type_name -> iechor.sso.provisioning.v1.Organization
-	6,   // 32: iechor.sso.provisioning.v1.UpdateOrganizationRequest.organization:type_name -> iechor.sso.provisioning.v1.Organization
-	94,  // 33: iechor.sso.provisioning.v1.UpdateOrganizationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	6,   // 34: iechor.sso.provisioning.v1.UpdateOrganizationResponse.organization:type_name -> iechor.sso.provisioning.v1.Organization
-	7,   // 35: iechor.sso.provisioning.v1.CreateTeamRequest.team:type_name -> iechor.sso.provisioning.v1.Team
-	7,   // 36: iechor.sso.provisioning.v1.CreateTeamResponse.team:type_name -> iechor.sso.provisioning.v1.Team
-	7,   // 37: iechor.sso.provisioning.v1.GetTeamResponse.team:type_name -> iechor.sso.provisioning.v1.Team
-	7,   // 38: iechor.sso.provisioning.v1.ListTeamsResponse.teams:type_name -> iechor.sso.provisioning.v1.Team
-	7,   // 39: iechor.sso.provisioning.v1.UpdateTeamRequest.team:type_name -> iechor.sso.provisioning.v1.Team
-	94,  // 40: iechor.sso.provisioning.v1.UpdateTeamRequest.update_mask:type_name -> google.protobuf.FieldMask
-	7,   // 41: iechor.sso.provisioning.v1.UpdateTeamResponse.team:type_name -> iechor.sso.provisioning.v1.Team
-	8,   // 42: iechor.sso.provisioning.v1.CreateUserRequest.user:type_name -> iechor.sso.provisioning.v1.User
-	8,   // 43: iechor.sso.provisioning.v1.CreateUserResponse.user:type_name -> iechor.sso.provisioning.v1.User
-	8,   // 44: iechor.sso.provisioning.v1.GetUserResponse.user:type_name -> iechor.sso.provisioning.v1.User
-	8,   // 45: iechor.sso.provisioning.v1.LookupUserResponse.user:type_name -> iechor.sso.provisioning.v1.User
-	8,   // 46: iechor.sso.provisioning.v1.UpdateUserRequest.user:type_name -> iechor.sso.provisioning.v1.User
-	94,  // 47: iechor.sso.provisioning.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	8,   // 48: iechor.sso.provisioning.v1.UpdateUserResponse.user:type_name -> iechor.sso.provisioning.v1.User
-	12,  // 49: iechor.sso.provisioning.v1.ListIdentityLinksResponse.identity_links:type_name -> iechor.sso.provisioning.v1.IdentityLink
-	1,   // 50: iechor.sso.provisioning.v1.CreateMembershipRequest.role:type_name -> iechor.sso.provisioning.v1.Role
-	9,   // 51: iechor.sso.provisioning.v1.CreateMembershipResponse.membership:type_name -> iechor.sso.provisioning.v1.Membership
-	9,   // 52: iechor.sso.provisioning.v1.GetMembershipResponse.membership:type_name -> iechor.sso.provisioning.v1.Membership
-	9,   // 53: iechor.sso.provisioning.v1.ListMembershipsResponse.memberships:type_name -> iechor.sso.provisioning.v1.Membership
-	9,   // 54: iechor.sso.provisioning.v1.UpdateMembershipRequest.membership:type_name -> iechor.sso.provisioning.v1.Membership
-	94,  // 55: iechor.sso.provisioning.v1.UpdateMembershipRequest.update_mask:type_name -> google.protobuf.FieldMask
-	9,   // 56: iechor.sso.provisioning.v1.UpdateMembershipResponse.membership:type_name -> iechor.sso.provisioning.v1.Membership
-	10,  // 57: iechor.sso.provisioning.v1.AddTeamMemberResponse.member:type_name -> iechor.sso.provisioning.v1.TeamMember
-	10,  // 58: iechor.sso.provisioning.v1.ListTeamMembersResponse.members:type_name -> iechor.sso.provisioning.v1.TeamMember
-	11,  // 59: iechor.sso.provisioning.v1.CreateInvitationRequest.invitation:type_name -> iechor.sso.provisioning.v1.Invitation
-	11,  // 60: iechor.sso.provisioning.v1.CreateInvitationResponse.invitation:type_name -> iechor.sso.provisioning.v1.Invitation
-	11,  // 61: iechor.sso.provisioning.v1.ListInvitationsResponse.invitations:type_name -> iechor.sso.provisioning.v1.Invitation
-	11,  // 62: iechor.sso.provisioning.v1.ListUserInvitationsResponse.invitations:type_name -> iechor.sso.provisioning.v1.Invitation
-	11,  // 63: iechor.sso.provisioning.v1.AcceptInvitationResponse.invitation:type_name -> iechor.sso.provisioning.v1.Invitation
-	9,   // 64: iechor.sso.provisioning.v1.AcceptInvitationResponse.membership:type_name -> iechor.sso.provisioning.v1.Membership
-	3,   // 65: iechor.sso.provisioning.v1.CheckAccessRequest.action:type_name -> iechor.sso.provisioning.v1.Action
-	13,  // 66: iechor.sso.provisioning.v1.RecordAuditEventRequest.event:type_name -> iechor.sso.provisioning.v1.AuditEvent
-	13,  // 67: iechor.sso.provisioning.v1.RecordAuditEventResponse.event:type_name -> iechor.sso.provisioning.v1.AuditEvent
-	13,  // 68: iechor.sso.provisioning.v1.ListAuditEventsResponse.audit_events:type_name -> iechor.sso.provisioning.v1.AuditEvent
-	14,  // 69: iechor.sso.provisioning.v1.DirectoryService.CreateCompany:input_type -> iechor.sso.provisioning.v1.CreateCompanyRequest
-	16,  // 70: iechor.sso.provisioning.v1.DirectoryService.GetCompany:input_type -> iechor.sso.provisioning.v1.GetCompanyRequest
-	18,  // 71: iechor.sso.provisioning.v1.DirectoryService.UpdateCompany:input_type -> iechor.sso.provisioning.v1.UpdateCompanyRequest
-	20,  // 72: iechor.sso.provisioning.v1.DirectoryService.DeleteCompany:input_type -> iechor.sso.provisioning.v1.DeleteCompanyRequest
-	22,  // 73: iechor.sso.provisioning.v1.DirectoryService.AddCompanyOwner:input_type -> iechor.sso.provisioning.v1.AddCompanyOwnerRequest
-	24,  // 74: iechor.sso.provisioning.v1.DirectoryService.ListCompanyOwners:input_type -> iechor.sso.provisioning.v1.ListCompanyOwnersRequest
-	26,  // 75: iechor.sso.provisioning.v1.DirectoryService.RemoveCompanyOwner:input_type -> iechor.sso.provisioning.v1.RemoveCompanyOwnerRequest
-	28,  // 76: iechor.sso.provisioning.v1.DirectoryService.CreateOrganization:input_type -> iechor.sso.provisioning.v1.CreateOrganizationRequest
-	30,  // 77: iechor.sso.provisioning.v1.DirectoryService.GetOrganization:input_type -> iechor.sso.provisioning.v1.GetOrganizationRequest
-	32,  // 78: iechor.sso.provisioning.v1.DirectoryService.ListOrganizations:input_type -> iechor.sso.provisioning.v1.ListOrganizationsRequest
-	34,  // 79: iechor.sso.provisioning.v1.DirectoryService.UpdateOrganization:input_type -> iechor.sso.provisioning.v1.UpdateOrganizationRequest
-	36,  // 80: iechor.sso.provisioning.v1.DirectoryService.DeleteOrganization:input_type -> iechor.sso.provisioning.v1.DeleteOrganizationRequest
-	38,  // 81: iechor.sso.provisioning.v1.DirectoryService.CreateTeam:input_type -> iechor.sso.provisioning.v1.CreateTeamRequest
-	40,  // 82: iechor.sso.provisioning.v1.DirectoryService.GetTeam:input_type -> iechor.sso.provisioning.v1.GetTeamRequest
-	42,  // 83: iechor.sso.provisioning.v1.DirectoryService.ListTeams:input_type -> iechor.sso.provisioning.v1.ListTeamsRequest
-	44,  // 84: iechor.sso.provisioning.v1.DirectoryService.UpdateTeam:input_type -> iechor.sso.provisioning.v1.UpdateTeamRequest
-	46,  // 85: iechor.sso.provisioning.v1.DirectoryService.DeleteTeam:input_type -> iechor.sso.provisioning.v1.DeleteTeamRequest
-	48,  // 86: iechor.sso.provisioning.v1.DirectoryService.CreateUser:input_type -> iechor.sso.provisioning.v1.CreateUserRequest
-	50,  // 87: iechor.sso.provisioning.v1.DirectoryService.GetUser:input_type -> iechor.sso.provisioning.v1.GetUserRequest
-	52,  // 88: iechor.sso.provisioning.v1.DirectoryService.LookupUser:input_type -> iechor.sso.provisioning.v1.LookupUserRequest
-	54,  // 89: iechor.sso.provisioning.v1.DirectoryService.UpdateUser:input_type -> iechor.sso.provisioning.v1.UpdateUserRequest
-	56,  // 90: iechor.sso.provisioning.v1.DirectoryService.DeleteUser:input_type -> iechor.sso.provisioning.v1.DeleteUserRequest
-	58,  // 91: iechor.sso.provisioning.v1.DirectoryService.ListIdentityLinks:input_type -> iechor.sso.provisioning.v1.ListIdentityLinksRequest
-	60,  // 92: iechor.sso.provisioning.v1.DirectoryService.CreateMembership:input_type -> iechor.sso.provisioning.v1.CreateMembershipRequest
-	62,  // 93: iechor.sso.provisioning.v1.DirectoryService.GetMembership:input_type -> iechor.sso.provisioning.v1.GetMembershipRequest
-	64,  // 94: iechor.sso.provisioning.v1.DirectoryService.ListMemberships:input_type -> iechor.sso.provisioning.v1.ListMembershipsRequest
-	66,  // 95: iechor.sso.provisioning.v1.DirectoryService.UpdateMembership:input_type -> iechor.sso.provisioning.v1.UpdateMembershipRequest
-	68,  // 96: iechor.sso.provisioning.v1.DirectoryService.DeleteMembership:input_type -> iechor.sso.provisioning.v1.DeleteMembershipRequest
-	70,  // 97: iechor.sso.provisioning.v1.DirectoryService.AddTeamMember:input_type -> iechor.sso.provisioning.v1.AddTeamMemberRequest
-	72,  // 98: iechor.sso.provisioning.v1.DirectoryService.ListTeamMembers:input_type -> iechor.sso.provisioning.v1.ListTeamMembersRequest
-	74,  // 99: iechor.sso.provisioning.v1.DirectoryService.RemoveTeamMember:input_type -> iechor.sso.provisioning.v1.RemoveTeamMemberRequest
-	76,  // 100: iechor.sso.provisioning.v1.DirectoryService.CreateInvitation:input_type -> iechor.sso.provisioning.v1.CreateInvitationRequest
-	78,  // 101: iechor.sso.provisioning.v1.DirectoryService.ListInvitations:input_type -> iechor.sso.provisioning.v1.ListInvitationsRequest
-	80,  // 102: iechor.sso.provisioning.v1.DirectoryService.DeleteInvitation:input_type -> iechor.sso.provisioning.v1.DeleteInvitationRequest
-	82,  // 103: iechor.sso.provisioning.v1.DirectoryService.ListUserInvitations:input_type -> iechor.sso.provisioning.v1.ListUserInvitationsRequest
-	84,  // 104: iechor.sso.provisioning.v1.DirectoryService.AcceptInvitation:input_type -> iechor.sso.provisioning.v1.AcceptInvitationRequest
-	86,  // 105: iechor.sso.provisioning.v1.DirectoryService.CheckAccess:input_type -> iechor.sso.provisioning.v1.CheckAccessRequest
-	88,  // 106: iechor.sso.provisioning.v1.DirectoryService.RecordAuditEvent:input_type -> iechor.sso.provisioning.v1.RecordAuditEventRequest
-	90,  // 107: iechor.sso.provisioning.v1.DirectoryService.ListAuditEvents:input_type -> iechor.sso.provisioning.v1.ListAuditEventsRequest
-	15,  // 108: iechor.sso.provisioning.v1.DirectoryService.CreateCompany:output_type -> iechor.sso.provisioning.v1.CreateCompanyResponse
-	17,  // 109: iechor.sso.provisioning.v1.DirectoryService.GetCompany:output_type -> iechor.sso.provisioning.v1.GetCompanyResponse
-	19,  // 110: iechor.sso.provisioning.v1.DirectoryService.UpdateCompany:output_type -> iechor.sso.provisioning.v1.UpdateCompanyResponse
-	21,  // 111: iechor.sso.provisioning.v1.DirectoryService.DeleteCompany:output_type -> iechor.sso.provisioning.v1.DeleteCompanyResponse
-	23,  // 112: iechor.sso.provisioning.v1.DirectoryService.AddCompanyOwner:output_type -> iechor.sso.provisioning.v1.AddCompanyOwnerResponse
-	25,  // 113: iechor.sso.provisioning.v1.DirectoryService.ListCompanyOwners:output_type -> iechor.sso.provisioning.v1.ListCompanyOwnersResponse
-	27,  // 114: iechor.sso.provisioning.v1.DirectoryService.RemoveCompanyOwner:output_type -> iechor.sso.provisioning.v1.RemoveCompanyOwnerResponse
-	29,  // 115: iechor.sso.provisioning.v1.DirectoryService.CreateOrganization:output_type -> iechor.sso.provisioning.v1.CreateOrganizationResponse
-	31,  // 116: iechor.sso.provisioning.v1.DirectoryService.GetOrganization:output_type -> iechor.sso.provisioning.v1.GetOrganizationResponse
-	33,  // 117: iechor.sso.provisioning.v1.DirectoryService.ListOrganizations:output_type -> iechor.sso.provisioning.v1.ListOrganizationsResponse
-	35,  // 118: iechor.sso.provisioning.v1.DirectoryService.UpdateOrganization:output_type -> iechor.sso.provisioning.v1.UpdateOrganizationResponse
-	37,  // 119: iechor.sso.provisioning.v1.DirectoryService.DeleteOrganization:output_type -> iechor.sso.provisioning.v1.DeleteOrganizationResponse
-	39,  // 120: iechor.sso.provisioning.v1.DirectoryService.CreateTeam:output_type -> iechor.sso.provisioning.v1.CreateTeamResponse
-	41,  // 121: iechor.sso.provisioning.v1.DirectoryService.GetTeam:output_type -> iechor.sso.provisioning.v1.GetTeamResponse
-	43,  // 122: iechor.sso.provisioning.v1.DirectoryService.ListTeams:output_type -> iechor.sso.provisioning.v1.ListTeamsResponse
-	45,  // 123: iechor.sso.provisioning.v1.DirectoryService.UpdateTeam:output_type -> iechor.sso.provisioning.v1.UpdateTeamResponse
-	47,  // 124: iechor.sso.provisioning.v1.DirectoryService.DeleteTeam:output_type -> iechor.sso.provisioning.v1.DeleteTeamResponse
-	49,  // 125: iechor.sso.provisioning.v1.DirectoryService.CreateUser:output_type -> iechor.sso.provisioning.v1.CreateUserResponse
-	51,  // 126: iechor.sso.provisioning.v1.DirectoryService.GetUser:output_type -> iechor.sso.provisioning.v1.GetUserResponse
-	53,  // 127: iechor.sso.provisioning.v1.DirectoryService.LookupUser:output_type -> iechor.sso.provisioning.v1.LookupUserResponse
-	55,  // 128: iechor.sso.provisioning.v1.DirectoryService.UpdateUser:output_type -> iechor.sso.provisioning.v1.UpdateUserResponse
-	57,  // 129: iechor.sso.provisioning.v1.DirectoryService.DeleteUser:output_type -> iechor.sso.provisioning.v1.DeleteUserResponse
-	59,  // 130: iechor.sso.provisioning.v1.DirectoryService.ListIdentityLinks:output_type -> iechor.sso.provisioning.v1.ListIdentityLinksResponse
-	61,  // 131: iechor.sso.provisioning.v1.DirectoryService.CreateMembership:output_type -> iechor.sso.provisioning.v1.CreateMembershipResponse
-	63,  // 132: iechor.sso.provisioning.v1.DirectoryService.GetMembership:output_type -> iechor.sso.provisioning.v1.GetMembershipResponse
-	65,  // 133: iechor.sso.provisioning.v1.DirectoryService.ListMemberships:output_type -> iechor.sso.provisioning.v1.ListMembershipsResponse
-	67,  // 134: iechor.sso.provisioning.v1.DirectoryService.UpdateMembership:output_type -> iechor.sso.provisioning.v1.UpdateMembershipResponse
-	69,  // 135: iechor.sso.provisioning.v1.DirectoryService.DeleteMembership:output_type -> iechor.sso.provisioning.v1.DeleteMembershipResponse
-	71,  // 136: iechor.sso.provisioning.v1.DirectoryService.AddTeamMember:output_type -> iechor.sso.provisioning.v1.AddTeamMemberResponse
-	73,  // 137: iechor.sso.provisioning.v1.DirectoryService.ListTeamMembers:output_type -> iechor.sso.provisioning.v1.ListTeamMembersResponse
-	75,  // 138: iechor.sso.provisioning.v1.DirectoryService.RemoveTeamMember:output_type -> iechor.sso.provisioning.v1.RemoveTeamMemberResponse
-	77,  // 139: iechor.sso.provisioning.v1.DirectoryService.CreateInvitation:output_type -> iechor.sso.provisioning.v1.CreateInvitationResponse
-	79,  // 140: iechor.sso.provisioning.v1.DirectoryService.ListInvitations:output_type -> iechor.sso.provisioning.v1.ListInvitationsResponse
-	81,  // 141: iechor.sso.provisioning.v1.DirectoryService.DeleteInvitation:output_type -> iechor.sso.provisioning.v1.DeleteInvitationResponse
-	83,  // 142: iechor.sso.provisioning.v1.DirectoryService.ListUserInvitations:output_type -> iechor.sso.provisioning.v1.ListUserInvitationsResponse
-	85,  // 143: iechor.sso.provisioning.v1.DirectoryService.AcceptInvitation:output_type -> iechor.sso.provisioning.v1.AcceptInvitationResponse
-	87,  // 144: iechor.sso.provisioning.v1.DirectoryService.CheckAccess:output_type -> iechor.sso.provisioning.v1.CheckAccessResponse
-	89,  // 145: iechor.sso.provisioning.v1.DirectoryService.RecordAuditEvent:output_type -> iechor.sso.provisioning.v1.RecordAuditEventResponse
-	91,  // 146: iechor.sso.provisioning.v1.DirectoryService.ListAuditEvents:output_type -> iechor.sso.provisioning.v1.ListAuditEventsResponse
-	108, // [108:147] is the sub-list for method output_type
-	69,  // [69:108] is the sub-list for method input_type
-	69,  // [69:69] is the sub-list for extension type_name
-	69,  // [69:69] is the sub-list for extension extendee
-	0,   // [0:69] is the sub-list for field type_name
+	80, // 0: iechor.sso.provisioning.v1.Company.create_time:type_name -> google.protobuf.Timestamp
+	80, // 1: iechor.sso.provisioning.v1.Company.update_time:type_name -> google.protobuf.Timestamp
+	80, // 2: iechor.sso.provisioning.v1.CompanyOwner.create_time:type_name -> google.protobuf.Timestamp
+	0,  // 3: iechor.sso.provisioning.v1.Organization.plan:type_name -> iechor.sso.provisioning.v1.Plan
+	80, // 4: iechor.sso.provisioning.v1.Organization.create_time:type_name -> google.protobuf.Timestamp
+	80, // 5: iechor.sso.provisioning.v1.Organization.update_time:type_name -> google.protobuf.Timestamp
+	80, // 6: iechor.sso.provisioning.v1.Team.create_time:type_name -> google.protobuf.Timestamp
+	80, // 7: iechor.sso.provisioning.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	80, // 8: iechor.sso.provisioning.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 9: iechor.sso.provisioning.v1.Membership.role:type_name -> iechor.sso.provisioning.v1.Role
+	80, // 10: iechor.sso.provisioning.v1.Membership.create_time:type_name -> google.protobuf.Timestamp
+	80, // 11: iechor.sso.provisioning.v1.TeamMember.create_time:type_name -> google.protobuf.Timestamp
+	1,  // 12: iechor.sso.provisioning.v1.Invitation.role:type_name -> iechor.sso.provisioning.v1.Role
+	2,  // 13: iechor.sso.provisioning.v1.Invitation.state:type_name -> iechor.sso.provisioning.v1.InvitationState
+	80, // 14: iechor.sso.provisioning.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	80, // 15: iechor.sso.provisioning.v1.Invitation.accept_time:type_name -> google.protobuf.Timestamp
+	80, // 16: iechor.sso.provisioning.v1.IdentityLink.create_time:type_name -> google.protobuf.Timestamp
+	80, // 17: iechor.sso.provisioning.v1.IdentityLink.last_sign_in_time:type_name -> google.protobuf.Timestamp
+	80, // 18: iechor.sso.provisioning.v1.AuditEvent.event_time:type_name -> google.protobuf.Timestamp
+	79, // 19: iechor.sso.provisioning.v1.AuditEvent.details:type_name -> iechor.sso.provisioning.v1.AuditEvent.DetailsEntry
+	3,  // 20: iechor.sso.provisioning.v1.CreateCompanyRequest.company:type_name -> iechor.sso.provisioning.v1.Company
+	3,  // 21: iechor.sso.provisioning.v1.CreateCompanyResponse.company:type_name -> iechor.sso.provisioning.v1.Company
+	3,  // 22: iechor.sso.provisioning.v1.GetCompanyResponse.company:type_name -> iechor.sso.provisioning.v1.Company
+	3,  // 23: iechor.sso.provisioning.v1.UpdateCompanyRequest.company:type_name -> iechor.sso.provisioning.v1.Company
+	81, // 24: iechor.sso.provisioning.v1.UpdateCompanyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 25: iechor.sso.provisioning.v1.UpdateCompanyResponse.company:type_name -> iechor.sso.provisioning.v1.Company
+	4,  // 26: iechor.sso.provisioning.v1.AddCompanyOwnerResponse.owner:type_name -> iechor.sso.provisioning.v1.CompanyOwner
+	4,  // 27: iechor.sso.provisioning.v1.ListCompanyOwnersResponse.owners:type_name -> iechor.sso.provisioning.v1.CompanyOwner
+	5,  // 28: iechor.sso.provisioning.v1.CreateOrganizationRequest.organization:type_name -> iechor.sso.provisioning.v1.Organization
+	5,  // 29: iechor.sso.provisioning.v1.CreateOrganizationResponse.organization:type_name -> iechor.sso.provisioning.v1.Organization
+	5,  // 30: iechor.sso.provisioning.v1.GetOrganizationResponse.organization:type_name -> iechor.sso.provisioning.v1.Organization
+	5,  // 31: iechor.sso.provisioning.v1.ListOrganizationsResponse.organizations:type_name -> iechor.sso.provisioning.v1.Organization
+	5,  // 32: iechor.sso.provisioning.v1.UpdateOrganizationRequest.organization:type_name -> iechor.sso.provisioning.v1.Organization
+	81, // 33: iechor.sso.provisioning.v1.UpdateOrganizationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 34: iechor.sso.provisioning.v1.UpdateOrganizationResponse.organization:type_name -> iechor.sso.provisioning.v1.Organization
+	6,  // 35: iechor.sso.provisioning.v1.CreateTeamRequest.team:type_name -> iechor.sso.provisioning.v1.Team
+	6,  // 36: iechor.sso.provisioning.v1.CreateTeamResponse.team:type_name -> iechor.sso.provisioning.v1.Team
+	6,  // 37: iechor.sso.provisioning.v1.GetTeamResponse.team:type_name -> iechor.sso.provisioning.v1.Team
+	6,  // 38: iechor.sso.provisioning.v1.ListTeamsResponse.teams:type_name -> iechor.sso.provisioning.v1.Team
+	6,  // 39: iechor.sso.provisioning.v1.UpdateTeamRequest.team:type_name -> iechor.sso.provisioning.v1.Team
+	81, // 40: iechor.sso.provisioning.v1.UpdateTeamRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 41: iechor.sso.provisioning.v1.UpdateTeamResponse.team:type_name -> iechor.sso.provisioning.v1.Team
+	7,  // 42: iechor.sso.provisioning.v1.GetUserResponse.user:type_name -> iechor.sso.provisioning.v1.User
+	11, // 43: iechor.sso.provisioning.v1.ListIdentityLinksResponse.identity_links:type_name -> iechor.sso.provisioning.v1.IdentityLink
+	1,  // 44: iechor.sso.provisioning.v1.CreateMembershipRequest.role:type_name -> iechor.sso.provisioning.v1.Role
+	8,  // 45: iechor.sso.provisioning.v1.CreateMembershipResponse.membership:type_name -> iechor.sso.provisioning.v1.Membership
+	8,  // 46: iechor.sso.provisioning.v1.GetMembershipResponse.membership:type_name -> iechor.sso.provisioning.v1.Membership
+	8,  // 47: iechor.sso.provisioning.v1.ListMembershipsResponse.memberships:type_name -> iechor.sso.provisioning.v1.Membership
+	8,  // 48: iechor.sso.provisioning.v1.UpdateMembershipRequest.membership:type_name -> iechor.sso.provisioning.v1.Membership
+	81, // 49: iechor.sso.provisioning.v1.UpdateMembershipRequest.update_mask:type_name -> google.protobuf.FieldMask
+	8,  // 50: iechor.sso.provisioning.v1.UpdateMembershipResponse.membership:type_name -> iechor.sso.provisioning.v1.Membership
+	9,  // 51: iechor.sso.provisioning.v1.AddTeamMemberResponse.member:type_name -> iechor.sso.provisioning.v1.TeamMember
+	9,  // 52: iechor.sso.provisioning.v1.ListTeamMembersResponse.members:type_name -> iechor.sso.provisioning.v1.TeamMember
+	10, // 53: iechor.sso.provisioning.v1.CreateInvitationRequest.invitation:type_name -> iechor.sso.provisioning.v1.Invitation
+	10, // 54: iechor.sso.provisioning.v1.CreateInvitationResponse.invitation:type_name -> iechor.sso.provisioning.v1.Invitation
+	10, // 55: iechor.sso.provisioning.v1.ListInvitationsResponse.invitations:type_name -> iechor.sso.provisioning.v1.Invitation
+	10, // 56: iechor.sso.provisioning.v1.ListUserInvitationsResponse.invitations:type_name -> iechor.sso.provisioning.v1.Invitation
+	10, // 57: iechor.sso.provisioning.v1.AcceptInvitationResponse.invitation:type_name -> iechor.sso.provisioning.v1.Invitation
+	8,  // 58: iechor.sso.provisioning.v1.AcceptInvitationResponse.membership:type_name -> iechor.sso.provisioning.v1.Membership
+	12, // 59: iechor.sso.provisioning.v1.ListAuditEventsResponse.audit_events:type_name -> iechor.sso.provisioning.v1.AuditEvent
+	13, // 60: iechor.sso.provisioning.v1.DirectoryService.CreateCompany:input_type -> iechor.sso.provisioning.v1.CreateCompanyRequest
+	15, // 61: iechor.sso.provisioning.v1.DirectoryService.GetCompany:input_type -> iechor.sso.provisioning.v1.GetCompanyRequest
+	17, // 62: iechor.sso.provisioning.v1.DirectoryService.UpdateCompany:input_type -> iechor.sso.provisioning.v1.UpdateCompanyRequest
+	19, // 63: iechor.sso.provisioning.v1.DirectoryService.DeleteCompany:input_type -> iechor.sso.provisioning.v1.DeleteCompanyRequest
+	21, // 64: iechor.sso.provisioning.v1.DirectoryService.AddCompanyOwner:input_type -> iechor.sso.provisioning.v1.AddCompanyOwnerRequest
+	23, // 65: iechor.sso.provisioning.v1.DirectoryService.ListCompanyOwners:input_type -> iechor.sso.provisioning.v1.ListCompanyOwnersRequest
+	25, // 66: iechor.sso.provisioning.v1.DirectoryService.RemoveCompanyOwner:input_type -> iechor.sso.provisioning.v1.RemoveCompanyOwnerRequest
+	27, // 67: iechor.sso.provisioning.v1.DirectoryService.CreateOrganization:input_type -> iechor.sso.provisioning.v1.CreateOrganizationRequest
+	29, // 68: iechor.sso.provisioning.v1.DirectoryService.GetOrganization:input_type -> iechor.sso.provisioning.v1.GetOrganizationRequest
+	31, // 69: iechor.sso.provisioning.v1.DirectoryService.ListOrganizations:input_type -> iechor.sso.provisioning.v1.ListOrganizationsRequest
+	33, // 70: iechor.sso.provisioning.v1.DirectoryService.UpdateOrganization:input_type -> iechor.sso.provisioning.v1.UpdateOrganizationRequest
+	35, // 71: iechor.sso.provisioning.v1.DirectoryService.DeleteOrganization:input_type -> iechor.sso.provisioning.v1.DeleteOrganizationRequest
+	37, // 72: iechor.sso.provisioning.v1.DirectoryService.CreateTeam:input_type -> iechor.sso.provisioning.v1.CreateTeamRequest
+	39, // 73: iechor.sso.provisioning.v1.DirectoryService.GetTeam:input_type -> iechor.sso.provisioning.v1.GetTeamRequest
+	41, // 74: iechor.sso.provisioning.v1.DirectoryService.ListTeams:input_type -> iechor.sso.provisioning.v1.ListTeamsRequest
+	43, // 75: iechor.sso.provisioning.v1.DirectoryService.UpdateTeam:input_type -> iechor.sso.provisioning.v1.UpdateTeamRequest
+	45, // 76: iechor.sso.provisioning.v1.DirectoryService.DeleteTeam:input_type -> iechor.sso.provisioning.v1.DeleteTeamRequest
+	47, // 77: iechor.sso.provisioning.v1.DirectoryService.GetUser:input_type -> iechor.sso.provisioning.v1.GetUserRequest
+	49, // 78: iechor.sso.provisioning.v1.DirectoryService.ListIdentityLinks:input_type -> iechor.sso.provisioning.v1.ListIdentityLinksRequest
+	51, // 79: iechor.sso.provisioning.v1.DirectoryService.CreateMembership:input_type -> iechor.sso.provisioning.v1.CreateMembershipRequest
+	53, // 80: iechor.sso.provisioning.v1.DirectoryService.GetMembership:input_type -> iechor.sso.provisioning.v1.GetMembershipRequest
+	55, // 81: iechor.sso.provisioning.v1.DirectoryService.ListMemberships:input_type -> iechor.sso.provisioning.v1.ListMembershipsRequest
+	57, // 82: iechor.sso.provisioning.v1.DirectoryService.UpdateMembership:input_type -> iechor.sso.provisioning.v1.UpdateMembershipRequest
+	59, // 83: iechor.sso.provisioning.v1.DirectoryService.DeleteMembership:input_type -> iechor.sso.provisioning.v1.DeleteMembershipRequest
+	61, // 84: iechor.sso.provisioning.v1.DirectoryService.AddTeamMember:input_type -> iechor.sso.provisioning.v1.AddTeamMemberRequest
+	63, // 85: iechor.sso.provisioning.v1.DirectoryService.ListTeamMembers:input_type -> iechor.sso.provisioning.v1.ListTeamMembersRequest
+	65, // 86: iechor.sso.provisioning.v1.DirectoryService.RemoveTeamMember:input_type -> iechor.sso.provisioning.v1.RemoveTeamMemberRequest
+	67, // 87: iechor.sso.provisioning.v1.DirectoryService.CreateInvitation:input_type -> iechor.sso.provisioning.v1.CreateInvitationRequest
+	69, // 88: iechor.sso.provisioning.v1.DirectoryService.ListInvitations:input_type -> iechor.sso.provisioning.v1.ListInvitationsRequest
+	71, // 89: iechor.sso.provisioning.v1.DirectoryService.DeleteInvitation:input_type -> iechor.sso.provisioning.v1.DeleteInvitationRequest
+	73, // 90: iechor.sso.provisioning.v1.DirectoryService.ListUserInvitations:input_type -> iechor.sso.provisioning.v1.ListUserInvitationsRequest
+	75, // 91: iechor.sso.provisioning.v1.DirectoryService.AcceptInvitation:input_type -> iechor.sso.provisioning.v1.AcceptInvitationRequest
+	77, // 92: iechor.sso.provisioning.v1.DirectoryService.ListAuditEvents:input_type -> iechor.sso.provisioning.v1.ListAuditEventsRequest
+	14, // 93: iechor.sso.provisioning.v1.DirectoryService.CreateCompany:output_type -> iechor.sso.provisioning.v1.CreateCompanyResponse
+	16, // 94: iechor.sso.provisioning.v1.DirectoryService.GetCompany:output_type -> iechor.sso.provisioning.v1.GetCompanyResponse
+	18, // 95: iechor.sso.provisioning.v1.DirectoryService.UpdateCompany:output_type -> iechor.sso.provisioning.v1.UpdateCompanyResponse
+	20, // 96: iechor.sso.provisioning.v1.DirectoryService.DeleteCompany:output_type -> iechor.sso.provisioning.v1.DeleteCompanyResponse
+	22, // 97: iechor.sso.provisioning.v1.DirectoryService.AddCompanyOwner:output_type -> iechor.sso.provisioning.v1.AddCompanyOwnerResponse
+	24, // 98: iechor.sso.provisioning.v1.DirectoryService.ListCompanyOwners:output_type -> iechor.sso.provisioning.v1.ListCompanyOwnersResponse
+	26, // 99: iechor.sso.provisioning.v1.DirectoryService.RemoveCompanyOwner:output_type -> iechor.sso.provisioning.v1.RemoveCompanyOwnerResponse
+	28, // 100: iechor.sso.provisioning.v1.DirectoryService.CreateOrganization:output_type -> iechor.sso.provisioning.v1.CreateOrganizationResponse
+	30, // 101: iechor.sso.provisioning.v1.DirectoryService.GetOrganization:output_type -> iechor.sso.provisioning.v1.GetOrganizationResponse
+	32, // 102: iechor.sso.provisioning.v1.DirectoryService.ListOrganizations:output_type -> iechor.sso.provisioning.v1.ListOrganizationsResponse
+	34, // 103: iechor.sso.provisioning.v1.DirectoryService.UpdateOrganization:output_type -> iechor.sso.provisioning.v1.UpdateOrganizationResponse
+	36, // 104: iechor.sso.provisioning.v1.DirectoryService.DeleteOrganization:output_type -> iechor.sso.provisioning.v1.DeleteOrganizationResponse
+	38, // 105: iechor.sso.provisioning.v1.DirectoryService.CreateTeam:output_type -> iechor.sso.provisioning.v1.CreateTeamResponse
+	40, // 106: iechor.sso.provisioning.v1.DirectoryService.GetTeam:output_type -> iechor.sso.provisioning.v1.GetTeamResponse
+	42, // 107: iechor.sso.provisioning.v1.DirectoryService.ListTeams:output_type -> iechor.sso.provisioning.v1.ListTeamsResponse
+	44, // 108: iechor.sso.provisioning.v1.DirectoryService.UpdateTeam:output_type -> iechor.sso.provisioning.v1.UpdateTeamResponse
+	46, // 109: iechor.sso.provisioning.v1.DirectoryService.DeleteTeam:output_type -> iechor.sso.provisioning.v1.DeleteTeamResponse
+	48, // 110: iechor.sso.provisioning.v1.DirectoryService.GetUser:output_type -> iechor.sso.provisioning.v1.GetUserResponse
+	50, // 111: iechor.sso.provisioning.v1.DirectoryService.ListIdentityLinks:output_type -> iechor.sso.provisioning.v1.ListIdentityLinksResponse
+	52, // 112: iechor.sso.provisioning.v1.DirectoryService.CreateMembership:output_type -> iechor.sso.provisioning.v1.CreateMembershipResponse
+	54, // 113: iechor.sso.provisioning.v1.DirectoryService.GetMembership:output_type -> iechor.sso.provisioning.v1.GetMembershipResponse
+	56, // 114: iechor.sso.provisioning.v1.DirectoryService.ListMemberships:output_type -> iechor.sso.provisioning.v1.ListMembershipsResponse
+	58, // 115: iechor.sso.provisioning.v1.DirectoryService.UpdateMembership:output_type -> iechor.sso.provisioning.v1.UpdateMembershipResponse
+	60, // 116: iechor.sso.provisioning.v1.DirectoryService.DeleteMembership:output_type -> iechor.sso.provisioning.v1.DeleteMembershipResponse
+	62, // 117: iechor.sso.provisioning.v1.DirectoryService.AddTeamMember:output_type -> iechor.sso.provisioning.v1.AddTeamMemberResponse
+	64, // 118: iechor.sso.provisioning.v1.DirectoryService.ListTeamMembers:output_type -> iechor.sso.provisioning.v1.ListTeamMembersResponse
+	66, // 119: iechor.sso.provisioning.v1.DirectoryService.RemoveTeamMember:output_type -> iechor.sso.provisioning.v1.RemoveTeamMemberResponse
+	68, // 120: iechor.sso.provisioning.v1.DirectoryService.CreateInvitation:output_type -> iechor.sso.provisioning.v1.CreateInvitationResponse
+	70, // 121: iechor.sso.provisioning.v1.DirectoryService.ListInvitations:output_type -> iechor.sso.provisioning.v1.ListInvitationsResponse
+	72, // 122: iechor.sso.provisioning.v1.DirectoryService.DeleteInvitation:output_type -> iechor.sso.provisioning.v1.DeleteInvitationResponse
+	74, // 123: iechor.sso.provisioning.v1.DirectoryService.ListUserInvitations:output_type -> iechor.sso.provisioning.v1.ListUserInvitationsResponse
+	76, // 124: iechor.sso.provisioning.v1.DirectoryService.AcceptInvitation:output_type -> iechor.sso.provisioning.v1.AcceptInvitationResponse
+	78, // 125: iechor.sso.provisioning.v1.DirectoryService.ListAuditEvents:output_type -> iechor.sso.provisioning.v1.ListAuditEventsResponse
+	93, // [93:126] is the sub-list for method output_type
+	60, // [60:93] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_iechor_sso_provisioning_v1_directory_proto_init() }
@@ -5500,8 +4854,8 @@ func file_iechor_sso_provisioning_v1_directory_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_iechor_sso_provisioning_v1_directory_proto_rawDesc), len(file_iechor_sso_provisioning_v1_directory_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   89,
+			NumEnums:      3,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,11 +36,7 @@ const (
 	DirectoryService_ListTeams_FullMethodName           = "/iechor.sso.provisioning.v1.DirectoryService/ListTeams"
 	DirectoryService_UpdateTeam_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/UpdateTeam"
 	DirectoryService_DeleteTeam_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/DeleteTeam"
-	DirectoryService_CreateUser_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/CreateUser"
 	DirectoryService_GetUser_FullMethodName             = "/iechor.sso.provisioning.v1.DirectoryService/GetUser"
-	DirectoryService_LookupUser_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/LookupUser"
-	DirectoryService_UpdateUser_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/UpdateUser"
-	DirectoryService_DeleteUser_FullMethodName          = "/iechor.sso.provisioning.v1.DirectoryService/DeleteUser"
 	DirectoryService_ListIdentityLinks_FullMethodName   = "/iechor.sso.provisioning.v1.DirectoryService/ListIdentityLinks"
 	DirectoryService_CreateMembership_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/CreateMembership"
 	DirectoryService_GetMembership_FullMethodName       = "/iechor.sso.provisioning.v1.DirectoryService/GetMembership"
@@ -55,8 +51,6 @@ const (
 	DirectoryService_DeleteInvitation_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/DeleteInvitation"
 	DirectoryService_ListUserInvitations_FullMethodName = "/iechor.sso.provisioning.v1.DirectoryService/ListUserInvitations"
 	DirectoryService_AcceptInvitation_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/AcceptInvitation"
-	DirectoryService_CheckAccess_FullMethodName         = "/iechor.sso.provisioning.v1.DirectoryService/CheckAccess"
-	DirectoryService_RecordAuditEvent_FullMethodName    = "/iechor.sso.provisioning.v1.DirectoryService/RecordAuditEvent"
 	DirectoryService_ListAuditEvents_FullMethodName     = "/iechor.sso.provisioning.v1.DirectoryService/ListAuditEvents"
 )
 
@@ -64,9 +58,10 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// DirectoryService keeps companies, organizations, teams, users and who belongs where, and answers
-// whether a person may manage a company's or an organization's SSO settings. It also keeps the audit
-// log that every service writes to.
+// DirectoryService keeps companies, organizations, teams, users and who belongs where, and the audit
+// log. It is the admin API behind the REST edge: only the gateway calls it, for a person it has
+// authorized. What the other services ask of the directory (provisioning, access checks, audit
+// writes) is in ProvisioningInternalService.
 //
 // Tenancy: when the caller is a person (the x-actor metadata users/{id}, which the REST edge sets to
 // the signed-in user), a call that names a user by id reaches only users already in the tenant: for
@@ -96,12 +91,7 @@ type DirectoryServiceClient interface {
 	ListTeams(ctx context.Context, in *ListTeamsRequest, opts ...grpc.CallOption) (*ListTeamsResponse, error)
 	UpdateTeam(ctx context.Context, in *UpdateTeamRequest, opts ...grpc.CallOption) (*UpdateTeamResponse, error)
 	DeleteTeam(ctx context.Context, in *DeleteTeamRequest, opts ...grpc.CallOption) (*DeleteTeamResponse, error)
-	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*CreateUserResponse, error)
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error)
-	// Finds a user by email, case-insensitively; NOT_FOUND when there is none.
-	LookupUser(ctx context.Context, in *LookupUserRequest, opts ...grpc.CallOption) (*LookupUserResponse, error)
-	UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*UpdateUserResponse, error)
-	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*DeleteUserResponse, error)
 	ListIdentityLinks(ctx context.Context, in *ListIdentityLinksRequest, opts ...grpc.CallOption) (*ListIdentityLinksResponse, error)
 	// Adds a user to an organization: a person adds only users already in its company (or, for an
 	// organization on its own, linked through its connections); anyone else is invited.
@@ -127,11 +117,6 @@ type DirectoryServiceClient interface {
 	// person accepts for themself only. Accepting again answers the same; an invitation to another
 	// email, or accepted by someone else, is INVITATION_NOT_FOUND.
 	AcceptInvitation(ctx context.Context, in *AcceptInvitationRequest, opts ...grpc.CallOption) (*AcceptInvitationResponse, error)
-	// Whether a user may perform an action on a resource. Internal: the REST edge calls it on every
-	// admin request.
-	CheckAccess(ctx context.Context, in *CheckAccessRequest, opts ...grpc.CallOption) (*CheckAccessResponse, error)
-	// Appends an event to the audit log. Internal: services record their changes through it.
-	RecordAuditEvent(ctx context.Context, in *RecordAuditEventRequest, opts ...grpc.CallOption) (*RecordAuditEventResponse, error)
 	// Lists the audit events of a company or an organization, newest first.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 }
@@ -314,50 +299,10 @@ func (c *directoryServiceClient) DeleteTeam(ctx context.Context, in *DeleteTeamR
 	return out, nil
 }
 
-func (c *directoryServiceClient) CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*CreateUserResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CreateUserResponse)
-	err := c.cc.Invoke(ctx, DirectoryService_CreateUser_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 func (c *directoryServiceClient) GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetUserResponse)
 	err := c.cc.Invoke(ctx, DirectoryService_GetUser_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *directoryServiceClient) LookupUser(ctx context.Context, in *LookupUserRequest, opts ...grpc.CallOption) (*LookupUserResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(LookupUserResponse)
-	err := c.cc.Invoke(ctx, DirectoryService_LookupUser_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *directoryServiceClient) UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*UpdateUserResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(UpdateUserResponse)
-	err := c.cc.Invoke(ctx, DirectoryService_UpdateUser_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *directoryServiceClient) DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*DeleteUserResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(DeleteUserResponse)
-	err := c.cc.Invoke(ctx, DirectoryService_DeleteUser_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -504,26 +449,6 @@ func (c *directoryServiceClient) AcceptInvitation(ctx context.Context, in *Accep
 	return out, nil
 }
 
-func (c *directoryServiceClient) CheckAccess(ctx context.Context, in *CheckAccessRequest, opts ...grpc.CallOption) (*CheckAccessResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CheckAccessResponse)
-	err := c.cc.Invoke(ctx, DirectoryService_CheckAccess_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *directoryServiceClient) RecordAuditEvent(ctx context.Context, in *RecordAuditEventRequest, opts ...grpc.CallOption) (*RecordAuditEventResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RecordAuditEventResponse)
-	err := c.cc.Invoke(ctx, DirectoryService_RecordAuditEvent_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 func (c *directoryServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListAuditEventsResponse)
@@ -538,9 +463,10 @@ func (c *directoryServiceClient) ListAuditEvents(ctx context.Context, in *ListAu
 // All implementations must embed UnimplementedDirectoryServiceServer
 // for forward compatibility.
 //
-// DirectoryService keeps companies, organizations, teams, users and who belongs where, and answers
-// whether a person may manage a company's or an organization's SSO settings. It also keeps the audit
-// log that every service writes to.
+// DirectoryService keeps companies, organizations, teams, users and who belongs where, and the audit
+// log. It is the admin API behind the REST edge: only the gateway calls it, for a person it has
+// authorized. What the other services ask of the directory (provisioning, access checks, audit
+// writes) is in ProvisioningInternalService.
 //
 // Tenancy: when the caller is a person (the x-actor metadata users/{id}, which the REST edge sets to
 // the signed-in user), a call that names a user by id reaches only users already in the tenant: for
@@ -570,12 +496,7 @@ type DirectoryServiceServer interface {
 	ListTeams(context.Context, *ListTeamsRequest) (*ListTeamsResponse, error)
 	UpdateTeam(context.Context, *UpdateTeamRequest) (*UpdateTeamResponse, error)
 	DeleteTeam(context.Context, *DeleteTeamRequest) (*DeleteTeamResponse, error)
-	CreateUser(context.Context, *CreateUserRequest) (*CreateUserResponse, error)
 	GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error)
-	// Finds a user by email, case-insensitively; NOT_FOUND when there is none.
-	LookupUser(context.Context, *LookupUserRequest) (*LookupUserResponse, error)
-	UpdateUser(context.Context, *UpdateUserRequest) (*UpdateUserResponse, error)
-	DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error)
 	ListIdentityLinks(context.Context, *ListIdentityLinksRequest) (*ListIdentityLinksResponse, error)
 	// Adds a user to an organization: a person adds only users already in its company (or, for an
 	// organization on its own, linked through its connections); anyone else is invited.
@@ -601,11 +522,6 @@ type DirectoryServiceServer interface {
 	// person accepts for themself only. Accepting again answers the same; an invitation to another
 	// email, or accepted by someone else, is INVITATION_NOT_FOUND.
 	AcceptInvitation(context.Context, *AcceptInvitationRequest) (*AcceptInvitationResponse, error)
-	// Whether a user may perform an action on a resource. Internal: the REST edge calls it on every
-	// admin request.
-	CheckAccess(context.Context, *CheckAccessRequest) (*CheckAccessResponse, error)
-	// Appends an event to the audit log. Internal: services record their changes through it.
-	RecordAuditEvent(context.Context, *RecordAuditEventRequest) (*RecordAuditEventResponse, error)
 	// Lists the audit events of a company or an organization, newest first.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	mustEmbedUnimplementedDirectoryServiceServer()
@@ -669,20 +585,8 @@ func (UnimplementedDirectoryServiceServer) UpdateTeam(context.Context, *UpdateTe
 func (UnimplementedDirectoryServiceServer) DeleteTeam(context.Context, *DeleteTeamRequest) (*DeleteTeamResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteTeam not implemented")
 }
-func (UnimplementedDirectoryServiceServer) CreateUser(context.Context, *CreateUserRequest) (*CreateUserResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method CreateUser not implemented")
-}
 func (UnimplementedDirectoryServiceServer) GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUser not implemented")
-}
-func (UnimplementedDirectoryServiceServer) LookupUser(context.Context, *LookupUserRequest) (*LookupUserResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method LookupUser not implemented")
-}
-func (UnimplementedDirectoryServiceServer) UpdateUser(context.Context, *UpdateUserRequest) (*UpdateUserResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method UpdateUser not implemented")
-}
-func (UnimplementedDirectoryServiceServer) DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method DeleteUser not implemented")
 }
 func (UnimplementedDirectoryServiceServer) ListIdentityLinks(context.Context, *ListIdentityLinksRequest) (*ListIdentityLinksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListIdentityLinks not implemented")
@@ -725,12 +629,6 @@ func (UnimplementedDirectoryServiceServer) ListUserInvitations(context.Context, 
 }
 func (UnimplementedDirectoryServiceServer) AcceptInvitation(context.Context, *AcceptInvitationRequest) (*AcceptInvitationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AcceptInvitation not implemented")
-}
-func (UnimplementedDirectoryServiceServer) CheckAccess(context.Context, *CheckAccessRequest) (*CheckAccessResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method CheckAccess not implemented")
-}
-func (UnimplementedDirectoryServiceServer) RecordAuditEvent(context.Context, *RecordAuditEventRequest) (*RecordAuditEventResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method RecordAuditEvent not implemented")
 }
 func (UnimplementedDirectoryServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
@@ -1062,24 +960,6 @@ func _DirectoryService_DeleteTeam_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
-func _DirectoryService_CreateUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CreateUserRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(DirectoryServiceServer).CreateUser(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: DirectoryService_CreateUser_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(DirectoryServiceServer).CreateUser(ctx, req.(*CreateUserRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 func _DirectoryService_GetUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetUserRequest)
 	if err := dec(in); err != nil {
@@ -1094,60 +974,6 @@ func _DirectoryService_GetUser_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(DirectoryServiceServer).GetUser(ctx, req.(*GetUserRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _DirectoryService_LookupUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(LookupUserRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(DirectoryServiceServer).LookupUser(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: DirectoryService_LookupUser_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(DirectoryServiceServer).LookupUser(ctx, req.(*LookupUserRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _DirectoryService_UpdateUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(UpdateUserRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(DirectoryServiceServer).UpdateUser(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: DirectoryService_UpdateUser_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(DirectoryServiceServer).UpdateUser(ctx, req.(*UpdateUserRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _DirectoryService_DeleteUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(DeleteUserRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(DirectoryServiceServer).DeleteUser(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: DirectoryService_DeleteUser_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(DirectoryServiceServer).DeleteUser(ctx, req.(*DeleteUserRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1404,42 +1230,6 @@ func _DirectoryService_AcceptInvitation_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
-func _DirectoryService_CheckAccess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CheckAccessRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(DirectoryServiceServer).CheckAccess(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: DirectoryService_CheckAccess_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(DirectoryServiceServer).CheckAccess(ctx, req.(*CheckAccessRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _DirectoryService_RecordAuditEvent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RecordAuditEventRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(DirectoryServiceServer).RecordAuditEvent(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: DirectoryService_RecordAuditEvent_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(DirectoryServiceServer).RecordAuditEvent(ctx, req.(*RecordAuditEventRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 func _DirectoryService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListAuditEventsRequest)
 	if err := dec(in); err != nil {
@@ -1534,24 +1324,8 @@ var DirectoryService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _DirectoryService_DeleteTeam_Handler,
 		},
 		{
-			MethodName: "CreateUser",
-			Handler:    _DirectoryService_CreateUser_Handler,
-		},
-		{
 			MethodName: "GetUser",
 			Handler:    _DirectoryService_GetUser_Handler,
-		},
-		{
-			MethodName: "LookupUser",
-			Handler:    _DirectoryService_LookupUser_Handler,
-		},
-		{
-			MethodName: "UpdateUser",
-			Handler:    _DirectoryService_UpdateUser_Handler,
-		},
-		{
-			MethodName: "DeleteUser",
-			Handler:    _DirectoryService_DeleteUser_Handler,
 		},
 		{
 			MethodName: "ListIdentityLinks",
@@ -1608,14 +1382,6 @@ var DirectoryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AcceptInvitation",
 			Handler:    _DirectoryService_AcceptInvitation_Handler,
-		},
-		{
-			MethodName: "CheckAccess",
-			Handler:    _DirectoryService_CheckAccess_Handler,
-		},
-		{
-			MethodName: "RecordAuditEvent",
-			Handler:    _DirectoryService_RecordAuditEvent_Handler,
 		},
 		{
 			MethodName: "ListAuditEvents",

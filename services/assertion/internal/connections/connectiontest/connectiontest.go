@@ -21,7 +21,7 @@ import (
 
 // Server serves connections.
 type Server struct {
-	connectionv1.UnimplementedConnectionServiceServer
+	connectionv1.UnimplementedConnectionInternalServiceServer
 	// Addr is the loopback address to dial.
 	Addr string
 
@@ -32,16 +32,16 @@ type Server struct {
 	grpc     *grpc.Server
 }
 
-// Start serves on a free loopback port until t ends.
-func Start(t testing.TB) *Server {
+// Start serves on a free loopback port until t ends, with opts (grpc.Creds for mutual TLS).
+func Start(t testing.TB, opts ...grpc.ServerOption) *Server {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &Server{Addr: lis.Addr().String(), conns: map[string]*connectionv1.RuntimeConnection{},
-		watchers: map[chan *connectionv1.WatchConnectionsResponse]bool{}, grpc: grpc.NewServer()}
-	connectionv1.RegisterConnectionServiceServer(s.grpc, s)
+		watchers: map[chan *connectionv1.WatchConnectionsResponse]bool{}, grpc: grpc.NewServer(opts...)}
+	connectionv1.RegisterConnectionInternalServiceServer(s.grpc, s)
 	go func() { _ = s.grpc.Serve(lis) }()
 	t.Cleanup(s.grpc.Stop)
 	return s
