@@ -146,9 +146,9 @@ func TestOneSignInIsOneTraceThroughEveryService(t *testing.T) {
 			t.Fatalf("roots %v, want the edge's ACS span alone", roots)
 		}
 		for service, want := range map[string]string{
-			"assertion":    "iechor.sso.assertion.v1.AssertionService/ValidateSamlResponse",
-			"connection":   "iechor.sso.connection.v1.ConnectionService/GetRuntimeConnection",
-			"provisioning": "iechor.sso.provisioning.v1.ProvisioningService/ProvisionUser",
+			"assertion":    "iechor.sso.assertion.v1.AssertionInternalService/ValidateSamlResponse",
+			"connection":   "iechor.sso.connection.v1.ConnectionInternalService/GetRuntimeConnection",
+			"provisioning": "iechor.sso.provisioning.v1.ProvisioningInternalService/ProvisionUser",
 		} {
 			if !slices.Contains(names[service], want) {
 				t.Errorf("%s's spans %v lack %s", service, names[service], want)
