@@ -50,6 +50,7 @@ func wantReason(t *testing.T, err error, code codes.Code, reason string) {
 }
 
 func TestDomainServiceOverGRPC(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		c, dnsSrv, conn := start(t, b)
@@ -213,6 +214,7 @@ func TestDomainServiceOverGRPC(t *testing.T) {
 }
 
 func TestTwoOwnersRacingThroughTheServiceHaveOneWinner(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		c, dnsSrv, _ := start(t, b)
