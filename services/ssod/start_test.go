@@ -10,6 +10,7 @@ import (
 )
 
 func TestStartingASignIn(t *testing.T) {
+	t.Parallel()
 	w := setUpWorld(t, map[string]string{"GATEWAY_RATE_LIMIT_START_EMAIL": "3/1m", "GATEWAY_RATE_LIMIT_ACS_EMAIL": "1/1m"})
 	_, challenge := pkce()
 	start := func(body string) reply {

@@ -132,6 +132,7 @@ func field(m map[string]any, path ...string) any {
 }
 
 func TestDomainVerificationEndToEndOverREST(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		dns := dnstest.Start(t)
 		env := map[string]string{"DATA_DIR": t.TempDir(), "DNS_RESOLVER": dns.Addr()}
@@ -209,6 +210,7 @@ func TestDomainVerificationEndToEndOverREST(t *testing.T) {
 }
 
 func TestTheEdgeRefusesBadInputWithTypedErrors(t *testing.T) {
+	t.Parallel()
 	s := startSuite(t, map[string]string{"DATA_DIR": t.TempDir(), "DNS_RESOLVER": dnstest.Start(t).Addr()})
 	_, token := s.bootstrap(t, provisioning.BootstrapRequest{Company: "acme", OwnerEmail: "owner@acme.example"})
 	for _, tc := range []struct {
@@ -239,6 +241,7 @@ func TestTheEdgeRefusesBadInputWithTypedErrors(t *testing.T) {
 }
 
 func TestTheEdgeServesHealthReadinessAndTheOpenAPIDocument(t *testing.T) {
+	t.Parallel()
 	s := startSuite(t, map[string]string{"DATA_DIR": t.TempDir(), "DNS_RESOLVER": dnstest.Start(t).Addr()})
 	if r := s.call(t, "", "GET", "/healthz", ""); r.status != 200 {
 		t.Fatalf("healthz %d", r.status)
