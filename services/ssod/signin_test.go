@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/iechor/sso/services/gateway"
 	"github.com/iechor/sso/services/platform/dnstest"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/opaque"
@@ -68,7 +69,7 @@ type world struct {
 	connection string // companies/acme/connections/conn_...
 }
 
-func setUpWorld(t testing.TB, extraEnv map[string]string) *world {
+func setUpWorld(t testing.TB, extraEnv map[string]string, opts ...gateway.Options) *world {
 	t.Helper()
 	dsn := sqlstoretest.PostgresDSN(t)
 	redisURL := testenv.RedisURL()
@@ -89,7 +90,7 @@ func setUpWorld(t testing.TB, extraEnv map[string]string) *world {
 	for k, v := range extraEnv {
 		env[k] = v
 	}
-	s := startSuite(t, env)
+	s := startSuite(t, env, opts...)
 	_, owner := s.bootstrap(t, provisioning.BootstrapRequest{Company: "Acme", OwnerEmail: "admin@acme.example", OwnerName: "Ada Admin"})
 
 	must := func(r reply, what string) reply {

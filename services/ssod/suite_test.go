@@ -27,7 +27,8 @@ type running struct {
 	stop  func()
 }
 
-func startSuite(t testing.TB, env map[string]string) *running {
+// startSuite starts the suite with env on top of the defaults; opts, when given, are the edge's.
+func startSuite(t testing.TB, env map[string]string, opts ...gateway.Options) *running {
 	t.Helper()
 	full := map[string]string{
 		"DOMAIN_LISTEN_ADDR": "127.0.0.1:0", "PROVISIONING_LISTEN_ADDR": "127.0.0.1:0", "CONNECTION_LISTEN_ADDR": "127.0.0.1:0",
@@ -43,7 +44,11 @@ func startSuite(t testing.TB, env map[string]string) *running {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	suite, err := ssod.Start(ctx, cfg, logging.Discard(), gateway.Options{})
+	var gw gateway.Options
+	if len(opts) > 0 {
+		gw = opts[0]
+	}
+	suite, err := ssod.Start(ctx, cfg, logging.Discard(), gw)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -61,6 +66,18 @@ func startSuite(t testing.TB, env map[string]string) *running {
 	}
 	t.Cleanup(stop)
 	return &running{base: suite.PublicBaseURL, cfg: cfg, suite: suite, stop: stop}
+}
+
+// atTheStartOfAWindow is a clock for the edge that stands at the start of a rate-limit window of
+// the given length when the test begins, and runs on from there: the edge counts in fixed windows
+// of the wall clock, and a test whose requests straddled the end of one would see its limit reset.
+// It runs ahead of the wall clock (by less than a window), so the tokens that ssod bootstrap signs
+// are never from the edge's future.
+func atTheStartOfAWindow(window time.Duration) func() time.Time {
+	now := time.Now()
+	next := time.Unix(0, (now.UnixNano()/int64(window)+1)*int64(window))
+	ahead := next.Sub(now)
+	return func() time.Time { return time.Now().Add(ahead) }
 }
 
 // bootstrap creates a company or organization with its owner and returns the owner's token.
