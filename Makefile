@@ -11,7 +11,9 @@ PLUGINS    := protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-ge
 PKGS        = $(shell go list -m -f '{{.Path}}/...' | grep -v '/tools/')
 SKIP_REPORT := $(CURDIR)/.cache/skipped-suites.txt
 # -shuffle=on: tests must not depend on their order (the seed is printed, -shuffle=SEED repeats it).
-TEST_FLAGS ?= -race -count=1 -timeout 15m -shuffle=on
+# -p: one test binary more than the cores, because the assertion service's one-minute database
+# outage holds one for a minute in which it mostly waits.
+TEST_FLAGS ?= -race -count=1 -timeout 15m -shuffle=on -p $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN) + 1 )))
 # The race detector sleeps a second at the exit of every test binary by default, so that goroutines
 # still running can report a race: a minute over the suite's fifty binaries. A race during a test
 # fails that test whatever this says; only one in a goroutine outliving every test could go unseen.
