@@ -10,7 +10,14 @@ PLUGINS    := protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-ge
 # Every Go module of the workspace except the tools module, as package patterns.
 PKGS        = $(shell go list -m -f '{{.Path}}/...' | grep -v '/tools/')
 SKIP_REPORT := $(CURDIR)/.cache/skipped-suites.txt
-TEST_FLAGS ?= -race -count=1 -timeout 15m
+# -shuffle=on: tests must not depend on their order (the seed is printed, -shuffle=SEED repeats it).
+# -p: one test binary more than the cores, because the assertion service's one-minute database
+# outage holds one for a minute in which it mostly waits.
+TEST_FLAGS ?= -race -count=1 -timeout 15m -shuffle=on -p $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN) + 1 )))
+# The race detector sleeps a second at the exit of every test binary by default, so that goroutines
+# still running can report a race: a minute over the suite's fifty binaries. A race during a test
+# fails that test whatever this says; only one in a goroutine outliving every test could go unseen.
+TEST_GORACE := $(strip atexit_sleep_ms=0 $(GORACE))
 
 .PHONY: help
 help: ## List the targets.
@@ -30,7 +37,7 @@ build: ## Build every service binary into ./bin.
 .PHONY: test
 test: browser ## Run every test against SQLite, the in-process store, and the local PostgreSQL and Redis when they answer.
 	@mkdir -p .cache && rm -f $(SKIP_REPORT)
-	SSO_SKIP_REPORT=$(SKIP_REPORT) go test $(TEST_FLAGS) $(PKGS)
+	SSO_SKIP_REPORT=$(SKIP_REPORT) GORACE="$(TEST_GORACE)" go test $(TEST_FLAGS) $(PKGS)
 	@if [ -s $(SKIP_REPORT) ]; then \
 		echo "NOTE: these suites did not run because their backend was unreachable:"; \
 		sort -u $(SKIP_REPORT) | sed 's/^/  /'; \

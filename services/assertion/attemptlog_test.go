@@ -107,6 +107,7 @@ func signedInCount(as []store.Attempt) int {
 }
 
 func TestRecordsAddedBeforeAFlushAreWrittenByIt(t *testing.T) {
+	t.Parallel()
 	st := sqliteStore(t)
 	l := fastLog(st, logging.Discard(), 1000)
 	running(t, l)
@@ -127,6 +128,7 @@ func TestRecordsAddedBeforeAFlushAreWrittenByIt(t *testing.T) {
 }
 
 func TestStoppingWritesWhatIsQueued(t *testing.T) {
+	t.Parallel()
 	st := sqliteStore(t)
 	l := fastLog(st, logging.Discard(), 1000)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -143,6 +145,7 @@ func TestStoppingWritesWhatIsQueued(t *testing.T) {
 }
 
 func TestAFullQueueDropsCountsAndLogsRatherThanMakeSignInsWait(t *testing.T) {
+	t.Parallel()
 	st := sqliteStore(t)
 	var logs lockedBuffer
 	l := fastLog(st, slog.New(slog.NewJSONHandler(&logs, nil)), 100) // no writer running: the queue fills
@@ -247,6 +250,7 @@ func (r refusingOne) Record(ctx context.Context, as []store.Attempt, os []store.
 }
 
 func TestARecordTheStoreRefusesIsDroppedWithoutHoldingBackTheOthers(t *testing.T) {
+	t.Parallel()
 	st := sqliteStore(t)
 	var logs lockedBuffer
 	l := fastLog(refusingOne{st, "att_0001"}, slog.New(slog.NewJSONHandler(&logs, nil)), 1000)

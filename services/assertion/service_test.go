@@ -118,6 +118,7 @@ func waitServing(t testing.TB, h healthpb.HealthClient, want healthpb.HealthChec
 }
 
 func TestAssertionServiceOverGRPC(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		redis, _ := ephemeraltest.Redis(t)
@@ -372,6 +373,7 @@ func race(t *testing.T, n int, fn func(i int) error) map[string]int {
 }
 
 func TestAStoppedRedisFailsClosed(t *testing.T) {
+	t.Parallel()
 	e := start(t, sqlstoretest.SQLiteDSN(t), ephemeraltest.DeadRedis(t))
 	waitServing(t, e.health, healthpb.HealthCheckResponse_NOT_SERVING)
 	ctx := context.Background()
@@ -388,6 +390,7 @@ func TestAStoppedRedisFailsClosed(t *testing.T) {
 }
 
 func TestAnUnreachableConnectionServiceIsUnavailable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	mem := ephemeral.NewMemory()
 	defer mem.Close()
@@ -406,6 +409,7 @@ func TestAnUnreachableConnectionServiceIsUnavailable(t *testing.T) {
 }
 
 func TestConfiguration(t *testing.T) {
+	t.Parallel()
 	load := func(m map[string]string) (assertion.Config, error) {
 		return assertion.LoadConfig(config.NewReader(config.MapLookup(m)))
 	}

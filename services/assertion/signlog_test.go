@@ -72,6 +72,7 @@ func noSeats(attemptID string) *assertionv1.ReportLoginOutcomeRequest {
 }
 
 func TestTheSignInLogCallsASignInSuccessfulOnlyWhenThePersonGotACode(t *testing.T) {
+	t.Parallel()
 	e, mem := memoryEnv(t)
 	ctx := context.Background()
 	validate := func(t *testing.T) string {
@@ -130,6 +131,7 @@ func TestTheSignInLogCallsASignInSuccessfulOnlyWhenThePersonGotACode(t *testing.
 }
 
 func TestReportLoginOutcomeRefusesBadInputAndRecordsNothing(t *testing.T) {
+	t.Parallel()
 	e, _ := memoryEnv(t)
 	ok := func() *assertionv1.ReportLoginOutcomeRequest { return noSeats("att_0123456789abcdefghij") }
 	for _, tc := range []struct {
@@ -169,6 +171,7 @@ func TestReportLoginOutcomeRefusesBadInputAndRecordsNothing(t *testing.T) {
 }
 
 func TestARefusedPostIsRecordedAndSpendsTheRelayStateOfItsBrowserOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	redis, _ := ephemeraltest.Redis(t)
 	e := start(t, sqlstoretest.SQLiteDSN(t), redis)
@@ -246,6 +249,7 @@ func TestARefusedPostIsRecordedAndSpendsTheRelayStateOfItsBrowserOnly(t *testing
 }
 
 func TestAPostFromAnotherBrowserDoesNotSpendTheGenuineSignIn(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	redis, _ := ephemeraltest.Redis(t)
 	e := start(t, sqlstoretest.SQLiteDSN(t), redis)
@@ -274,6 +278,7 @@ func TestAPostFromAnotherBrowserDoesNotSpendTheGenuineSignIn(t *testing.T) {
 }
 
 func TestTheLogOfAConnectionOfAnotherOwnerIsNotFound(t *testing.T) {
+	t.Parallel()
 	e, _ := memoryEnv(t)
 	if _, err := e.client.RecordRefusedSamlPost(context.Background(), &assertionv1.RecordRefusedSamlPostRequest{
 		ConnectionId: fixtures.ConnectionID, Reason: "ACS_QUERY_STRING", Check: "address of the post"}); err != nil {

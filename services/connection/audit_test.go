@@ -13,6 +13,7 @@ import (
 )
 
 func TestAnOutageOfProvisioningDelaysAuditEventsAndLosesNone(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		e := newEnv(t, b)
 		asJane := callmeta.WithActor(ctx, "users/jane")
@@ -46,7 +47,13 @@ func TestAnOutageOfProvisioningDelaysAuditEventsAndLosesNone(t *testing.T) {
 		if _, err := e.client.DeleteConnection(asJane, &connectionv1.DeleteConnectionRequest{Name: name}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(10 * e.cfg.ChangePollInterval)
+		// Each of the three events made during the outage has been tried and refused.
+		eventually(t, 20*time.Second, func() error {
+			if n := e.metric("connection_audit_delivery_failures_total"); n < 3 {
+				return fmt.Errorf("%v failed deliveries during the outage, want at least one per event", n)
+			}
+			return nil
+		})
 		if n := len(e.dir.recorded()); n != 1 {
 			t.Fatalf("%d events recorded while provisioning was down", n)
 		}
@@ -62,7 +69,13 @@ func TestAnOutageOfProvisioningDelaysAuditEventsAndLosesNone(t *testing.T) {
 			}
 			return nil
 		})
-		time.Sleep(5 * e.cfg.ChangePollInterval)
+		// Once the outbox is empty nothing more is sent: every delivery, repeated or not, is in.
+		eventually(t, 20*time.Second, func() error {
+			if n := e.metric("connection_audit_events_pending"); n != 0 {
+				return fmt.Errorf("%v events still in the outbox", n)
+			}
+			return nil
+		})
 		// Delivery is at least once: an event whose acknowledgement was cut by the outage is sent
 		// again, with the same event id, so the receiver can recognise it.
 		byID := map[string]string{}

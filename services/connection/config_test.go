@@ -66,6 +66,7 @@ func TestBadConfigurationIsRefusedWhole(t *testing.T) {
 }
 
 func TestADevelopmentKeyIsMadeOnceAndKept(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "data", "connection.key")
 	var wg sync.WaitGroup
 	keys := make([]config.Secret, 4)

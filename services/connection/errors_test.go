@@ -19,6 +19,7 @@ import (
 // What an admin is told of a metadata URL that could not be fetched is ours: the server's answer
 // when there was one, never the network library's words, which name addresses and resolvers.
 func TestAMetadataURLThatCannotBeFetchedIsDescribedInWordsOfOurs(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/iechor/sso/services/platform/dnstest"
 	"github.com/iechor/sso/services/platform/grpcserver/grpcservertest"
 	"github.com/iechor/sso/services/platform/logging"
+	"github.com/iechor/sso/services/platform/metrics"
 	"github.com/iechor/sso/services/platform/rpcerror"
 	"github.com/iechor/sso/services/platform/sqlstore/sqlstoretest"
 )
@@ -136,6 +137,8 @@ type env struct {
 	dns     *dnstest.Server
 	dir     *directory
 	cfg     connection.Config
+	// metrics are the first replica's: tests wait on what its audit relay reports.
+	metrics *metrics.Registry
 }
 
 type setup func(*connection.Config, *connection.Options)
@@ -162,7 +165,8 @@ func newEnv(t testing.TB, b sqlstoretest.Backend, setups ...setup) *env {
 		PeerTimeout:          20 * time.Second,
 		TLS:                  ca.Identity("connection"),
 	}
-	e.replica = e.startReplica(t, setups...)
+	e.metrics = metrics.NewRegistry()
+	e.replica = e.serve(t, e.metrics, setups...)
 	return e
 }
 
@@ -178,12 +182,18 @@ type replica struct {
 // startReplica starts another instance of the service on the same store and peers.
 func (e *env) startReplica(t testing.TB, setups ...setup) replica {
 	t.Helper()
+	return e.serve(t, nil, setups...)
+}
+
+// serve starts an instance of the service registering its metrics in reg (none when nil).
+func (e *env) serve(t testing.TB, reg *metrics.Registry, setups ...setup) replica {
+	t.Helper()
 	cfg := e.cfg
 	var opts connection.Options
 	for _, s := range setups {
 		s(&cfg, &opts)
 	}
-	svc, err := connection.NewWithOptions(context.Background(), cfg, logging.Discard(), nil, opts)
+	svc, err := connection.NewWithOptions(context.Background(), cfg, logging.Discard(), reg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +257,29 @@ func wantReason(t testing.TB, err error, code codes.Code, reason, field string) 
 	if field != "" && md["field"] != field {
 		t.Fatalf("error %v names field %q, want %q", err, md["field"], field)
 	}
+}
+
+// metric is the value of the first replica's metric name (0 when it has none yet).
+func (e *env) metric(name string) float64 {
+	e.t.Helper()
+	families, err := e.metrics.Gatherer().Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // eventually retries check until it passes or timeout elapses.

@@ -35,6 +35,7 @@ const (
 )
 
 func TestResolutionAndSignInPolicyOverGRPC(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		e := newEnv(t, b)
 		for _, d := range []string{"enforced.example", "optional.example", "drafts.example"} {

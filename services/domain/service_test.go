@@ -66,6 +66,7 @@ func wantReason(t *testing.T, err error, code codes.Code, reason string) {
 }
 
 func TestDomainServiceOverGRPC(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		e := start(t, b)
@@ -231,6 +232,7 @@ func TestDomainServiceOverGRPC(t *testing.T) {
 }
 
 func TestTwoOwnersRacingThroughTheServiceHaveOneWinner(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		e := start(t, b)

@@ -59,6 +59,7 @@ func authorizer(t *testing.T, dir *directory, log *bytes.Buffer) (*BearerAuthori
 }
 
 func TestOnlyADirectoryThatIsDownMakesTheEdgeUnavailable(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		err    error
@@ -98,6 +99,7 @@ func TestOnlyADirectoryThatIsDownMakesTheEdgeUnavailable(t *testing.T) {
 }
 
 func TestTheOwnerCheckedIsTheOwnerThePathNames(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, method, path, body string
 		status                   int
@@ -139,6 +141,7 @@ func TestTheOwnerCheckedIsTheOwnerThePathNames(t *testing.T) {
 }
 
 func TestARefusedTokenIsLoggedWithItsProblem(t *testing.T) {
+	t.Parallel()
 	var log bytes.Buffer
 	a, tok := authorizer(t, &directory{allowed: true}, &log)
 	parts := strings.Split(tok, ".")

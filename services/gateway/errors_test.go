@@ -42,6 +42,7 @@ func statusOf(t *testing.T, rec *httptest.ResponseRecorder) status {
 const challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
 func TestHostileTextIsRefusedAtTheEdgeInWordsOfOurs(t *testing.T) {
+	t.Parallel()
 	// Every service behind this edge is down: what is refused here is refused before anything is
 	// forwarded.
 	e := newEdge(t, gateway.Options{})
@@ -83,6 +84,7 @@ func TestHostileTextIsRefusedAtTheEdgeInWordsOfOurs(t *testing.T) {
 }
 
 func TestABrowserLinkWithInvalidUTF8GetsAPageWithAReference(t *testing.T) {
+	t.Parallel()
 	e := newEdge(t, gateway.Options{})
 	rec := e.do(httptest.NewRequest("GET", "/sso/c/conn_%FF?return_to=https%3A%2F%2Fhub.example%2F", nil))
 	body := rec.Body.String()
@@ -93,6 +95,7 @@ func TestABrowserLinkWithInvalidUTF8GetsAPageWithAReference(t *testing.T) {
 }
 
 func TestEveryUnavailableAnswerSaysWhenToComeBack(t *testing.T) {
+	t.Parallel()
 	e := newEdge(t, gateway.Options{})
 	token := "Bearer " + e.token(t, "users/usr_1", time.Now().Add(time.Hour))
 	for _, tc := range []struct {
@@ -120,6 +123,7 @@ func TestEveryUnavailableAnswerSaysWhenToComeBack(t *testing.T) {
 }
 
 func TestARefusedTokenSaysWhyInItsMetadata(t *testing.T) {
+	t.Parallel()
 	e := newEdge(t, gateway.Options{})
 	other := newEdge(t, gateway.Options{})
 	for _, tc := range []struct {
@@ -176,6 +180,7 @@ func silentListener(t *testing.T) string {
 // With Redis unreachable, a sign-in fails closed within REDIS_TIMEOUT, as UNAVAILABLE with
 // Retry-After (a margin of 200 ms for a loaded machine).
 func TestASignInFailsClosedWithinTheRedisTimeout(t *testing.T) {
+	t.Parallel()
 	const timeout = 300 * time.Millisecond
 	for _, tc := range []struct {
 		name  string

@@ -90,6 +90,7 @@ func (e edge) token(t *testing.T, subject string, expires time.Time) string {
 }
 
 func TestTheAdminAPIWantsAValidBearerToken(t *testing.T) {
+	t.Parallel()
 	e := newEdge(t, gateway.Options{})
 	for _, tc := range []struct {
 		name, auth, reason string
@@ -122,6 +123,7 @@ func TestTheAdminAPIWantsAValidBearerToken(t *testing.T) {
 }
 
 func TestCompaniesAreCreatedByOperatorsOnly(t *testing.T) {
+	t.Parallel()
 	e := newEdge(t, gateway.Options{})
 	req := httptest.NewRequest("POST", "/v1/companies", strings.NewReader(`{"companyId":"x","company":{}}`))
 	req.Header.Set("Authorization", "Bearer "+e.token(t, "users/usr_1", time.Now().Add(time.Hour)))
@@ -136,6 +138,7 @@ func TestCompaniesAreCreatedByOperatorsOnly(t *testing.T) {
 }
 
 func TestSigningInNeedsNoTokenAndValidatesItsInput(t *testing.T) {
+	t.Parallel()
 	e := newEdge(t, gateway.Options{})
 	rec := e.do(httptest.NewRequest("POST", "/v1/login:start", strings.NewReader(`{"email":"not an email","client":{"type":"CLIENT_TYPE_HUB"}}`)))
 	if rec.Code != 400 || reasonOf(t, rec.Body.String()) != "INVALID_EMAIL" {
@@ -148,6 +151,7 @@ func TestSigningInNeedsNoTokenAndValidatesItsInput(t *testing.T) {
 }
 
 func TestAnUnreachableServiceIsReportedWithoutItsAddress(t *testing.T) {
+	t.Parallel()
 	e := newEdge(t, gateway.Options{})
 	rec := e.do(httptest.NewRequest("POST", "/v1/login:start", strings.NewReader(
 		`{"email":"jane@example.com","client":{"type":"CLIENT_TYPE_HUB"},"returnTo":"https://hub.example/cb","codeChallenge":"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}`)))
@@ -167,6 +171,7 @@ func TestAnUnreachableServiceIsReportedWithoutItsAddress(t *testing.T) {
 }
 
 func TestEveryResponseCarriesARequestIDAndTheSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	e := newEdge(t, gateway.Options{})
 	req := httptest.NewRequest("GET", "/nowhere", nil)
 	req.Header.Set("X-Request-Id", "abc-123")
@@ -190,6 +195,7 @@ func TestEveryResponseCarriesARequestIDAndTheSecurityHeaders(t *testing.T) {
 }
 
 func TestCORSAdmitsTheHubOnly(t *testing.T) {
+	t.Parallel()
 	e := newEdge(t, gateway.Options{})
 	pre := func(origin string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("OPTIONS", "/v1/login:start", nil)
@@ -207,6 +213,7 @@ func TestCORSAdmitsTheHubOnly(t *testing.T) {
 }
 
 func TestTheJWKSPublishesTheSigningKey(t *testing.T) {
+	t.Parallel()
 	e := newEdge(t, gateway.Options{})
 	rec := e.do(httptest.NewRequest("GET", "/.well-known/jwks.json", nil))
 	var set struct {

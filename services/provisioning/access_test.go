@@ -37,6 +37,7 @@ func accessWorld(t testing.TB, e *env) map[string]string {
 }
 
 func TestCheckAccess(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		e := start(t, b)
 		users := accessWorld(t, e)

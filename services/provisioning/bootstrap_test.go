@@ -25,6 +25,7 @@ func closedAddr(t testing.TB) string {
 }
 
 func TestBootstrap(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		ctx := context.Background()
 		dsn := b.DSN(t)
@@ -104,6 +105,7 @@ func TestBootstrap(t *testing.T) {
 }
 
 func TestProvisioningFailsClosedWhenTheDomainServiceIsUnreachable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	addr := startProvisioning(t, sqlstoretest.SQLiteDSN(t), closedAddr(t))
 	conn := dial(t, addr, "gateway")

@@ -29,6 +29,7 @@ func actions(t *testing.T, e *env, parent string) []string {
 }
 
 func TestDirectoryOverGRPC(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		e := start(t, b)
 		ctx := context.Background()

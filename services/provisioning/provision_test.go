@@ -131,6 +131,7 @@ func (w *world) refused(t *testing.T, id *pb.Identity, s *pb.ProvisioningSetting
 }
 
 func TestProvisioningRules(t *testing.T) {
+	t.Parallel()
 	rules := []struct {
 		name string
 		run  func(t *testing.T, w *world)

@@ -16,6 +16,7 @@ import (
 // The races run on both backends; PostgreSQL is the one where they are real races (SQLite
 // serializes writers on its file lock).
 func TestProvisioningRaces(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		e := start(t, b)
 		ctx := context.Background()

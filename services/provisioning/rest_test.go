@@ -18,6 +18,7 @@ import (
 // TestDirectoryOverREST serves the generated REST mapping (the one the gateway mounts) in front of
 // the real service, to prove the annotations reach the right methods, fields and masks.
 func TestDirectoryOverREST(t *testing.T) {
+	t.Parallel()
 	e := start(t, sqlstoretest.Backends()[0])
 	mux := runtime.NewServeMux()
 	noErr(t, pb.RegisterDirectoryServiceHandlerClient(context.Background(), mux, e.dir))

@@ -73,6 +73,7 @@ func sameAsMissing(t *testing.T, err, missing error) {
 }
 
 func TestACompanyOwnerReachesOnlyTheirCompanysUsers(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		tn := newTenants(t, b)
 		e := tn.e
@@ -209,6 +210,7 @@ func TestACompanyOwnerReachesOnlyTheirCompanysUsers(t *testing.T) {
 }
 
 func TestSomeoneOutsideTheCompanyIsInvitedByEmailAndAccepts(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		tn := newTenants(t, b)
 		e := tn.e
@@ -316,6 +318,7 @@ func TestSomeoneOutsideTheCompanyIsInvitedByEmailAndAccepts(t *testing.T) {
 // TestTenancyOverREST goes through the generated REST mapping with the actor set from the request
 // as the gateway sets it from the bearer token.
 func TestTenancyOverREST(t *testing.T) {
+	t.Parallel()
 	tn := newTenants(t, sqlstoretest.Backends()[0])
 	mux := runtime.NewServeMux(runtime.WithMetadata(func(_ context.Context, r *http.Request) metadata.MD {
 		return metadata.Pairs(callmeta.ActorKey, r.Header.Get("X-Test-Principal"))

@@ -24,6 +24,7 @@ import (
 
 	"github.com/crewjam/saml/logger"
 	"github.com/crewjam/saml/samlidp"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // testIdP is a real SAML identity provider that nobody here wrote: crewjam/saml's samlidp, on
@@ -70,11 +71,18 @@ func startIdP(t testing.TB) *testIdP {
 	return &testIdP{server: srv, url: base.String(), key: key, cert: cert}
 }
 
-// addUser creates a user through the IdP's own admin API.
+// addUser creates a user through the IdP's own admin API. The password goes as a bcrypt hash of
+// the lowest cost, which the IdP checks at login as it checks any: a plain password would be
+// hashed at bcrypt's default cost, which takes over a second under the race detector, at every
+// login too.
 func (idp *testIdP) addUser(t testing.TB, name, password, email, commonName string, groups ...string) {
 	t.Helper()
+	hashed, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
 	body, _ := json.Marshal(map[string]any{
-		"name": name, "password": password, "email": email, "common_name": commonName, "groups": groups,
+		"name": name, "hashed_password": hashed, "email": email, "common_name": commonName, "groups": groups,
 	})
 	idp.put(t, "/users/"+name, "application/json", body)
 }

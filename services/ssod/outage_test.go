@@ -16,6 +16,7 @@ import (
 // that needs it answers 503 UNAVAILABLE with the reason STORE_UNAVAILABLE and Retry-After, writes
 // nothing, and works again as soon as the database does, without a restart.
 func TestADatabaseOutageIsUnavailableAndRecoversWithoutARestart(t *testing.T) {
+	t.Parallel()
 	domainDB := sqlstoretest.PostgresDatabase(t) // the domain service's own store
 	restDB := sqlstoretest.PostgresDatabase(t)   // provisioning, connection and assertion
 	s := startSuite(t, map[string]string{

@@ -142,6 +142,7 @@ func (p *readinessProbe) await(targets []string, want bool, limit time.Duration)
 // Redis of the edge and the assertion service, and brings them back: the edge's /readyz and every
 // affected service's gRPC health must follow each change within a second.
 func TestReadinessFollowsAStoreWithinASecond(t *testing.T) {
+	// Not in parallel with the package's other tests: their sign-ins would eat into the second.
 	// The services promise 750 ms at worst (a 250 ms interval and a 500 ms ping timeout); the edge
 	// asks them, and pings its own store within 500 ms, when it is asked. The margin is for this
 	// test's own polling (a 20 ms pause and a check that can take that 500 ms) and for a loaded

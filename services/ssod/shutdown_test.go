@@ -296,6 +296,8 @@ func prepareSignIns(t testing.TB, w *world, n int) []prepared {
 // same address) or a typed refusal page; none may be reset or answered with a bare 5xx; and the
 // process must exit 0 within the drain and the grace.
 func TestSIGTERMUnderLoadDropsNoSignIn(t *testing.T) {
+	// Not in parallel with the package's other tests: the balancer's probe must see the drain
+	// begin well inside it, and the load is this test's own.
 	const (
 		drain = 2 * time.Second
 		grace = 10 * time.Second // SHUTDOWN_GRACE's default
@@ -465,6 +467,7 @@ func allLoginAttempts(t testing.TB, s *running, token, connection string) []map[
 // keeps serving, closing each connection after its answer; a second one ends the drain, and the
 // process exits 0 long before the drain would have ended.
 func TestASecondSIGTERMCutsTheDrainShort(t *testing.T) {
+	// Not in parallel with the package's other tests: readiness must turn within a second.
 	edge := freeAddr(t)
 	child := startProcess(t, map[string]string{
 		"DATA_DIR": t.TempDir(), "GATEWAY_LISTEN_ADDR": edge, "SHUTDOWN_DRAIN": "1m", "LOG_LEVEL": "info",
@@ -502,6 +505,7 @@ func TestASecondSIGTERMCutsTheDrainShort(t *testing.T) {
 // provisioning and gets its code; with every service stopping at once, provisioning would be gone
 // by then and the validated sign-in lost.
 func TestASignInInFlightWhenTheSuiteStopsIsCompleted(t *testing.T) {
+	t.Parallel()
 	dsn := sqlstoretest.PostgresDSN(t)
 	env := map[string]string{
 		"DATABASE_URL": dsn, "REDIS_URL": testenv.RedisURL(), "DATA_DIR": t.TempDir(),
@@ -582,6 +586,7 @@ func waitForLockWaiter(t testing.TB, db *sql.DB, table string) {
 // commits during the graceful stop, with its audit event in the outbox; the relay must still run
 // then and hand the event to provisioning before the service is gone.
 func TestTheAuditEventOfAChangeFinishedDuringTheStopReachesProvisioning(t *testing.T) {
+	t.Parallel()
 	dsn := sqlstoretest.PostgresDSN(t)
 	w := setUpWorld(t, map[string]string{"DATABASE_URL": dsn, "DATA_DIR": t.TempDir()})
 	w.s.stop()

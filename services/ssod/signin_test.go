@@ -2,6 +2,8 @@ package ssod_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,7 +17,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/iechor/sso/services/gateway"
 	"github.com/iechor/sso/services/platform/dnstest"
 	"github.com/iechor/sso/services/platform/ephemeral"
 	"github.com/iechor/sso/services/platform/logging"
@@ -68,13 +72,18 @@ type world struct {
 	connection string // companies/acme/connections/conn_...
 }
 
-func setUpWorld(t testing.TB, extraEnv map[string]string) *world {
+func setUpWorld(t testing.TB, extraEnv map[string]string, opts ...gateway.Options) *world {
 	t.Helper()
-	return setUpWorldWith(t, extraEnv, logging.Discard(), nil)
+	var gw gateway.Options
+	if len(opts) > 0 {
+		gw = opts[0]
+	}
+	return setUpWorldWith(t, extraEnv, logging.Discard(), nil, gw)
 }
 
-// setUpWorldWith is setUpWorld with the suite logging to log and traced by tr (see startSuiteWith).
-func setUpWorldWith(t testing.TB, extraEnv map[string]string, log *slog.Logger, tr *tracing.Tracing) *world {
+// setUpWorldWith is setUpWorld with the suite logging to log and traced by tr, and gw the edge's
+// options (see startSuiteWith).
+func setUpWorldWith(t testing.TB, extraEnv map[string]string, log *slog.Logger, tr *tracing.Tracing, gw gateway.Options) *world {
 	t.Helper()
 	dsn := sqlstoretest.PostgresDSN(t)
 	redisURL := testenv.RedisURL()
@@ -95,7 +104,7 @@ func setUpWorldWith(t testing.TB, extraEnv map[string]string, log *slog.Logger, 
 	for k, v := range extraEnv {
 		env[k] = v
 	}
-	s := startSuiteWith(t, env, log, tr)
+	s := startSuiteWith(t, env, log, tr, gw)
 	_, owner := s.bootstrap(t, provisioning.BootstrapRequest{Company: "Acme", OwnerEmail: "admin@acme.example", OwnerName: "Ada Admin"})
 
 	must := func(r reply, what string) reply {
@@ -150,6 +159,37 @@ func (w *world) redeem(t testing.TB, code, verifier string) reply {
 	return w.s.call(t, "", "POST", "/v1/login:redeem", fmt.Sprintf(`{"code":%q,"codeVerifier":%q}`, code, verifier))
 }
 
+// expireCodeNow checks that the edge keeps code in Redis for the configured GATEWAY_CODE_TTL, then
+// makes Redis expire it at once, as its lifetime running out would. The edge keeps a code under
+// the SHA-256 of the code, behind the key prefix (gateway/internal/signin, codeKey).
+func expireCodeNow(t *testing.T, w *world, code string) {
+	t.Helper()
+	opts, err := redis.ParseURL(w.s.cfg.Gateway.Ephemeral.RedisURL.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ctx := context.Background()
+	sum := sha256.Sum256([]byte(code))
+	key := w.s.cfg.Gateway.Ephemeral.Prefix + "code:" + hex.EncodeToString(sum[:])
+	lifetime := w.s.cfg.Gateway.CodeTTL
+	ttl, err := rdb.PTTL(ctx, key).Result()
+	if err != nil || ttl <= lifetime-10*time.Second || ttl > lifetime {
+		t.Fatalf("the code is kept for %v (%v), want the configured %v", ttl, err, lifetime)
+	}
+	if err := rdb.PExpire(ctx, key, time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for rdb.Exists(ctx, key).Val() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Redis did not expire the code")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // chromium finds the browser; the Makefile installs Debian's chromium when it is missing.
 func chromium(t *testing.T) string {
 	t.Helper()
@@ -166,6 +206,7 @@ func chromium(t *testing.T) string {
 }
 
 func TestSignInThroughARealIdentityProviderInAHeadlessBrowser(t *testing.T) {
+	t.Parallel()
 	w := setUpWorld(t, nil)
 	verifier, challenge := pkce()
 	started := w.start(t, "admin@acme.example", challenge)
@@ -247,7 +288,9 @@ func TestSignInThroughARealIdentityProviderInAHeadlessBrowser(t *testing.T) {
 }
 
 func TestSignInRefusesWhatItMustRefuse(t *testing.T) {
-	w := setUpWorld(t, map[string]string{"GATEWAY_CODE_TTL": "2s"})
+	t.Parallel()
+	// A code lifetime other than the default, to see that the configured one is the one applied.
+	w := setUpWorld(t, map[string]string{"GATEWAY_CODE_TTL": "45s"})
 	sessionLost := "We couldn&#39;t find your session"
 
 	// signIn runs a whole sign-in of jane up to the post to our ACS, without posting it.
@@ -344,7 +387,9 @@ func TestSignInRefusesWhatItMustRefuse(t *testing.T) {
 		p, verifier := signIn(t)
 		_, loc, _ := postACS(t, p, p.binding)
 		code := codeOf(t, loc)
-		time.Sleep(2500 * time.Millisecond)
+		// Redis expires the code: rather than wait out its lifetime, the test checks that the code
+		// was stored for GATEWAY_CODE_TTL and then moves its expiry to now.
+		expireCodeNow(t, w, code)
 		if r := w.redeem(t, code, verifier); r.status != 400 || r.reason() != "CODE_INVALID" {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}

@@ -40,6 +40,7 @@ func (w *world) startAtIdP(t *testing.T, email, user, password string) posted {
 const sessionLostPage = "We couldn&#39;t find your session"
 
 func TestTheSignInLogSaysWhatHappenedToEachPerson(t *testing.T) {
+	t.Parallel()
 	w := setUpWorld(t, map[string]string{"GATEWAY_MAX_ACS_BYTES": "65536"})
 
 	t.Run("a sign-in is listed as signed in once the person got a code", func(t *testing.T) {

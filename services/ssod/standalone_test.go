@@ -27,6 +27,8 @@ import (
 // and ends its context as SIGTERM does: readiness must turn at once, the service must go on serving
 // for its drain, and then stop.
 func TestEachServiceAloneDrainsBeforeItStops(t *testing.T) {
+	// Not in parallel with the package's other tests, whose sign-ins would eat into the quarter of
+	// a second readiness has to turn; the five services, mostly waiting out drains, run side by side.
 	const drain = 800 * time.Millisecond
 	type run func(ctx context.Context, r *config.Reader, log *slog.Logger, reg *metrics.Registry) error
 	grpcService := func(name string, load func(*config.Reader) (any, error), serve func(ctx context.Context, cfg any, log *slog.Logger, reg *metrics.Registry) error) run {
@@ -71,6 +73,7 @@ func TestEachServiceAloneDrainsBeforeItStops(t *testing.T) {
 			})},
 	} {
 		t.Run(tc.name+" reports not ready at once, serves through its drain, then stops", func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			addr := freeAddr(t)
 			keyFile := filepath.Join(dir, "encryption.key")

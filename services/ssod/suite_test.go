@@ -32,14 +32,20 @@ type running struct {
 	stop  func()
 }
 
-func startSuite(t testing.TB, env map[string]string) *running {
+// startSuite starts the suite with env on top of the defaults; opts, when given, are the edge's.
+func startSuite(t testing.TB, env map[string]string, opts ...gateway.Options) *running {
 	t.Helper()
-	return startSuiteWith(t, env, logging.Discard(), nil)
+	var gw gateway.Options
+	if len(opts) > 0 {
+		gw = opts[0]
+	}
+	return startSuiteWith(t, env, logging.Discard(), nil, gw)
 }
 
-// startSuiteWith starts the suite logging to log and traced by tr; a nil tr is the tracing the
-// environment configures, as ssod serve builds it (without OTEL_* variables: trace ids, no export).
-func startSuiteWith(t testing.TB, env map[string]string, log *slog.Logger, tr *tracing.Tracing) *running {
+// startSuiteWith starts the suite logging to log and traced by tr, with gw the edge's options; a nil
+// tr is the tracing the environment configures, as ssod serve builds it (without OTEL_* variables:
+// trace ids, no export).
+func startSuiteWith(t testing.TB, env map[string]string, log *slog.Logger, tr *tracing.Tracing, gw gateway.Options) *running {
 	t.Helper()
 	full := map[string]string{
 		"DOMAIN_LISTEN_ADDR": "127.0.0.1:0", "PROVISIONING_LISTEN_ADDR": "127.0.0.1:0", "CONNECTION_LISTEN_ADDR": "127.0.0.1:0",
@@ -63,7 +69,7 @@ func startSuiteWith(t testing.TB, env map[string]string, log *slog.Logger, tr *t
 			t.Fatal(err)
 		}
 	}
-	suite, err := ssod.Start(ctx, cfg, log, gateway.Options{}, tr)
+	suite, err := ssod.Start(ctx, cfg, log, gw, tr)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -84,6 +90,18 @@ func startSuiteWith(t testing.TB, env map[string]string, log *slog.Logger, tr *t
 	}
 	t.Cleanup(stop)
 	return &running{base: suite.PublicBaseURL, cfg: cfg, ca: ca, suite: suite, stop: stop}
+}
+
+// atTheStartOfAWindow is a clock for the edge that stands at the start of a rate-limit window of
+// the given length when the test begins, and runs on from there: the edge counts in fixed windows
+// of the wall clock, and a test whose requests straddled the end of one would see its limit reset.
+// It runs ahead of the wall clock (by less than a window), so the tokens that ssod bootstrap signs
+// are never from the edge's future.
+func atTheStartOfAWindow(window time.Duration) func() time.Time {
+	now := time.Now()
+	next := time.Unix(0, (now.UnixNano()/int64(window)+1)*int64(window))
+	ahead := next.Sub(now)
+	return func() time.Time { return time.Now().Add(ahead) }
 }
 
 // bootstrap creates a company or organization with its owner and returns the owner's token.
@@ -155,6 +173,7 @@ func field(m map[string]any, path ...string) any {
 }
 
 func TestDomainVerificationEndToEndOverREST(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		dns := dnstest.Start(t)
 		env := map[string]string{"DATA_DIR": t.TempDir(), "DNS_RESOLVER": dns.Addr()}
@@ -232,6 +251,7 @@ func TestDomainVerificationEndToEndOverREST(t *testing.T) {
 }
 
 func TestTheEdgeRefusesBadInputWithTypedErrors(t *testing.T) {
+	t.Parallel()
 	s := startSuite(t, map[string]string{"DATA_DIR": t.TempDir(), "DNS_RESOLVER": dnstest.Start(t).Addr()})
 	_, token := s.bootstrap(t, provisioning.BootstrapRequest{Company: "acme", OwnerEmail: "owner@acme.example"})
 	for _, tc := range []struct {
@@ -262,6 +282,7 @@ func TestTheEdgeRefusesBadInputWithTypedErrors(t *testing.T) {
 }
 
 func TestTheEdgeServesHealthReadinessAndTheOpenAPIDocument(t *testing.T) {
+	t.Parallel()
 	s := startSuite(t, map[string]string{"DATA_DIR": t.TempDir(), "DNS_RESOLVER": dnstest.Start(t).Addr()})
 	if r := s.call(t, "", "GET", "/healthz", ""); r.status != 200 {
 		t.Fatalf("healthz %d", r.status)

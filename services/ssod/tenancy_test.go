@@ -16,6 +16,7 @@ import (
 // ids, never the company or organization behind them, on the JSON answer and on the browser's
 // choice page; the opaque id chooses.
 func TestLoginStartTellsAnAnonymousCallerOnlyWhatTheSignInNeeds(t *testing.T) {
+	t.Parallel()
 	w := setUpWorld(t, nil)
 	_, challenge := pkce()
 	start := func(connection string) reply {
@@ -104,6 +105,7 @@ func TestLoginStartTellsAnAnonymousCallerOnlyWhatTheSignInNeeds(t *testing.T) {
 // reach the other company's people by id, and brings one in by an invitation that the person accepts
 // with their own token.
 func TestTenantsMeetOnlyThroughInvitations(t *testing.T) {
+	t.Parallel()
 	w := setUpWorld(t, nil)
 	globex, gus := w.s.bootstrap(t, provisioning.BootstrapRequest{Company: "Globex", OwnerEmail: "gus@globex.example", OwnerName: "Gus Globex"})
 	// The error body minus what differs between any two requests.

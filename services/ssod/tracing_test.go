@@ -15,6 +15,7 @@ import (
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/iechor/sso/services/gateway"
 	"github.com/iechor/sso/services/platform/logging"
 	"github.com/iechor/sso/services/platform/tracing"
 )
@@ -115,7 +116,7 @@ func TestOneSignInIsOneTraceThroughEveryService(t *testing.T) {
 	// The test waits out a TTL of 100 ms to be that person.
 	const ttl = 100 * time.Millisecond
 	w := setUpWorldWith(t, map[string]string{"ASSERTION_CONNECTION_CACHE_TTL": ttl.String()},
-		logging.New(logs, "info", "ssod"), tracing.Exporting(exp))
+		logging.New(logs, "info", "ssod"), tracing.Exporting(exp), gateway.Options{})
 	all := []string{"assertion", "connection", "domain", "gateway", "provisioning"}
 
 	p := w.startAtIdP(t, "jane@acme.example", "jane", "jane-password")

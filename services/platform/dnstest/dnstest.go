@@ -21,6 +21,8 @@ type Server struct {
 	exists map[string]bool
 	rcode  map[string]int
 	delay  time.Duration
+	// onQuery runs when a query arrives, before it is answered.
+	onQuery func(name string)
 }
 
 // Start runs a server on a free loopback port until t ends.
@@ -104,13 +106,21 @@ func (s *Server) SetDelay(d time.Duration) {
 	s.delay = d
 }
 
+// OnQuery makes fn run on each query as it arrives, before the answer is sent: a test can act
+// while a lookup is known to be waiting, instead of guessing how long that takes.
+func (s *Server) OnQuery(fn func(name string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onQuery = fn
+}
+
 // ServeDNS implements mdns.Handler.
 func (s *Server) ServeDNS(w mdns.ResponseWriter, q *mdns.Msg) {
 	m := new(mdns.Msg)
 	m.SetReply(q)
 	m.Authoritative = true
 	s.mu.Lock()
-	delay := s.delay
+	delay, onQuery := s.delay, s.onQuery
 	if len(q.Question) == 1 {
 		qn := q.Question[0]
 		k := strings.ToLower(qn.Name)
@@ -134,6 +144,9 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, q *mdns.Msg) {
 		}
 	}
 	s.mu.Unlock()
+	if onQuery != nil && len(q.Question) == 1 {
+		onQuery(q.Question[0].Name)
+	}
 	if delay > 0 {
 		time.Sleep(delay)
 	}

@@ -15,6 +15,7 @@ import (
 )
 
 func TestMemoryStoreConformance(t *testing.T) {
+	t.Parallel()
 	ephemeraltest.Run(t, func(t *testing.T) ephemeral.Store {
 		m := ephemeral.NewMemory()
 		t.Cleanup(func() { _ = m.Close() })
@@ -28,11 +29,13 @@ func openRedis(t *testing.T) ephemeral.Store {
 }
 
 func TestRedisStoreConformance(t *testing.T) {
+	t.Parallel()
 	openRedis(t) // skip (or fail under CI) once, before the parallel cases
 	ephemeraltest.Run(t, func(t *testing.T) ephemeral.Store { return openRedis(t) })
 }
 
 func TestRedisUnreachableFailsWithUnavailable(t *testing.T) {
+	t.Parallel()
 	// Nothing listens on port 1 of loopback: every call must fail fast and say unavailable.
 	r := ephemeraltest.DeadRedis(t)
 	ctx := context.Background()

@@ -64,6 +64,7 @@ func refusedRedis(t *testing.T) string {
 // here is REDIS_TIMEOUT for a whole call, whatever the retries, with a margin for a loaded machine;
 // a refused connection must cost far less than the bound.
 func TestAnUnreachableRedisFailsEveryCallWithinTheTimeout(t *testing.T) {
+	t.Parallel()
 	const timeout = 300 * time.Millisecond
 	const margin = 150 * time.Millisecond
 	calls := []struct {
@@ -91,13 +92,17 @@ func TestAnUnreachableRedisFailsEveryCallWithinTheTimeout(t *testing.T) {
 		{"a Redis that refuses the connection", refusedRedis, timeout / 3},
 	} {
 		t.Run(server.name, func(t *testing.T) {
-			r, err := ephemeral.NewRedis(ephemeral.RedisOptions{URL: "redis://" + server.addr(t) + "/0", Timeout: timeout})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
+			t.Parallel()
 			for _, c := range calls {
 				t.Run(c.name, func(t *testing.T) {
+					// Each call on a client and a server of its own, so that the calls wait out
+					// their timeouts side by side.
+					t.Parallel()
+					r, err := ephemeral.NewRedis(ephemeral.RedisOptions{URL: "redis://" + server.addr(t) + "/0", Timeout: timeout})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer r.Close()
 					// Twice: the second call must not be slower for what the first left in the pool.
 					for range 2 {
 						start := time.Now()
@@ -118,6 +123,7 @@ func TestAnUnreachableRedisFailsEveryCallWithinTheTimeout(t *testing.T) {
 }
 
 func TestTheCallersOwnCancellationIsNotAnOutage(t *testing.T) {
+	t.Parallel()
 	r, err := ephemeral.NewRedis(ephemeral.RedisOptions{URL: "redis://" + silentRedis(t) + "/0", Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

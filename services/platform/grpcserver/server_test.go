@@ -93,6 +93,7 @@ func invoke(ctx context.Context, conn *grpc.ClientConn, opts ...grpc.CallOption)
 }
 
 func TestATypedErrorReachesTheClientWithItsReason(t *testing.T) {
+	t.Parallel()
 	s := serve(t, grpcserver.Options{}, func(context.Context) error {
 		return rpcerror.New(codes.FailedPrecondition, "PLAN_REQUIRED", "upgrade").With("plan", "business")
 	})
@@ -103,6 +104,7 @@ func TestATypedErrorReachesTheClientWithItsReason(t *testing.T) {
 }
 
 func TestAnUntypedErrorBecomesInternalAndItsCauseStaysInTheLog(t *testing.T) {
+	t.Parallel()
 	s := serve(t, grpcserver.Options{}, func(context.Context) error {
 		return errors.New("pq: password authentication failed for user secret_admin")
 	})
@@ -117,6 +119,7 @@ func TestAnUntypedErrorBecomesInternalAndItsCauseStaysInTheLog(t *testing.T) {
 }
 
 func TestAPanicBecomesInternalAndTheServerKeepsServing(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int32
 	s := serve(t, grpcserver.Options{}, func(context.Context) error {
 		if calls.Add(1) == 1 {
@@ -136,6 +139,7 @@ func TestAPanicBecomesInternalAndTheServerKeepsServing(t *testing.T) {
 }
 
 func TestTheRequestIDTravelsFromTheCallerIntoTheHandlerAndTheLog(t *testing.T) {
+	t.Parallel()
 	var seen string
 	s := serve(t, grpcserver.Options{}, func(ctx context.Context) error {
 		seen = logging.RequestID(ctx)
@@ -162,6 +166,7 @@ func TestTheRequestIDTravelsFromTheCallerIntoTheHandlerAndTheLog(t *testing.T) {
 }
 
 func TestCallsAreCounted(t *testing.T) {
+	t.Parallel()
 	s := serve(t, grpcserver.Options{}, func(context.Context) error { return nil })
 	for range 3 {
 		if err := invoke(context.Background(), s.conn); err != nil {
@@ -190,11 +195,14 @@ func TestCallsAreCounted(t *testing.T) {
 }
 
 func TestHealthIsNotServingUntilTheStoreAnswers(t *testing.T) {
+	t.Parallel()
 	var ready atomic.Bool
+	var checks atomic.Int32
 	s := serve(t, grpcserver.Options{
 		Names:         []string{"test.Probe"},
 		ReadyInterval: 20 * time.Millisecond,
 		Ready: func(context.Context) error {
+			checks.Add(1)
 			if !ready.Load() {
 				return errors.New("store down")
 			}
@@ -209,7 +217,8 @@ func TestHealthIsNotServingUntilTheStoreAnswers(t *testing.T) {
 		}
 		return r.GetStatus()
 	}
-	time.Sleep(60 * time.Millisecond)
+	// Once the store has been asked twice and refused both times, health has heard it.
+	awaitChecks(t, &checks, 2)
 	if st := status(); st != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Fatalf("status with the store down: %v", st)
 	}
@@ -232,6 +241,7 @@ func TestHealthIsNotServingUntilTheStoreAnswers(t *testing.T) {
 }
 
 func TestServeStopsGracefullyWhenTheContextEnds(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	started := make(chan struct{})
 	s := grpcserver.New(grpcserver.Options{ShutdownGrace: 5 * time.Second, AllowUnidentifiedCallers: true})
@@ -250,7 +260,19 @@ func TestServeStopsGracefullyWhenTheContextEnds(t *testing.T) {
 	go func() { callErr <- invoke(context.Background(), conn) }()
 	<-started
 	cancel() // shutdown begins while a call is in flight
-	time.Sleep(50 * time.Millisecond)
+	// The graceful stop has begun once the listener refuses new connections.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", lis.Addr().String())
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the server still took connections 5 s after its context ended")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	close(release)
 	if err := <-callErr; err != nil {
 		t.Fatalf("the in-flight call was cut off: %v", err)
@@ -272,6 +294,18 @@ func healthStatus(t *testing.T, conn *grpc.ClientConn, name string) healthpb.Hea
 	return r.GetStatus()
 }
 
+// awaitChecks returns once the server has asked its store n times in all.
+func awaitChecks(t *testing.T, checks *atomic.Int32, n int32) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for checks.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the store was asked %d times in 5 s, want %d", checks.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // within polls until health reports want, and fails t when that takes longer than limit.
 func within(t *testing.T, conn *grpc.ClientConn, want healthpb.HealthCheckResponse_ServingStatus, limit time.Duration) time.Duration {
 	t.Helper()
@@ -286,6 +320,7 @@ func within(t *testing.T, conn *grpc.ClientConn, want healthpb.HealthCheckRespon
 }
 
 func TestWithTheDefaultsHealthFollowsTheStoreWithinASecond(t *testing.T) {
+	t.Parallel()
 	// The defaults promise 750 ms at worst (an interval and a ping timeout); a second is what load
 	// balancers are told. The margin is for this test's own polling on a loaded machine.
 	const limit = time.Second + 250*time.Millisecond
@@ -298,6 +333,7 @@ func TestWithTheDefaultsHealthFollowsTheStoreWithinASecond(t *testing.T) {
 		{"a store that hangs until the ping times out", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var down atomic.Bool
 			s := serve(t, grpcserver.Options{
 				Names: []string{"test.Probe"},
@@ -319,8 +355,10 @@ func TestWithTheDefaultsHealthFollowsTheStoreWithinASecond(t *testing.T) {
 }
 
 func TestNotServingTurnsHealthAtOnceWhileTheServerKeepsServing(t *testing.T) {
+	t.Parallel()
+	var checks atomic.Int32
 	srv := grpcserver.New(grpcserver.Options{Names: []string{"test.Probe"}, ReadyInterval: 10 * time.Millisecond,
-		Ready: func(context.Context) error { return nil }, AllowUnidentifiedCallers: true})
+		Ready: func(context.Context) error { checks.Add(1); return nil }, AllowUnidentifiedCallers: true})
 	srv.RegisterService(probeDesc(func(context.Context) error { return nil }), struct{}{})
 	conn := grpcservertest.Serve(t, srv.Serve, mtls.Config{})
 	within(t, conn, healthpb.HealthCheckResponse_SERVING, 2*time.Second)
@@ -335,13 +373,14 @@ func TestNotServingTurnsHealthAtOnceWhileTheServerKeepsServing(t *testing.T) {
 		t.Fatalf("a call after NotServing: %v", err)
 	}
 	// A store that answers does not bring it back: the server is on its way out.
-	time.Sleep(100 * time.Millisecond)
+	awaitChecks(t, &checks, checks.Load()+3)
 	if st := healthStatus(t, conn, "test.Probe"); st != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Fatalf("health came back during the drain: %v", st)
 	}
 }
 
 func TestAStreamStillOpenAtTheStopEndsWithAReasonAndDoesNotHoldTheStop(t *testing.T) {
+	t.Parallel()
 	const grace = 5 * time.Second
 	srv := grpcserver.New(grpcserver.Options{ShutdownGrace: grace})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -384,6 +423,7 @@ func TestAStreamStillOpenAtTheStopEndsWithAReasonAndDoesNotHoldTheStop(t *testin
 }
 
 func TestTheServersHealthIsTheReadinessItsMetricsAddressServes(t *testing.T) {
+	t.Parallel()
 	reg := metrics.NewRegistry()
 	srv := grpcserver.New(grpcserver.Options{Metrics: reg, ReadyInterval: 10 * time.Millisecond})
 	grpcservertest.Serve(t, srv.Serve, mtls.Config{})

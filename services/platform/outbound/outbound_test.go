@@ -152,6 +152,7 @@ func port(srv *httptest.Server) string {
 }
 
 func TestOutboundRequestsKeepToTheRules(t *testing.T) {
+	t.Parallel()
 	const doc = "<EntityDescriptor/>"
 	var slowRelease = make(chan struct{})
 	mux := http.NewServeMux()
@@ -260,6 +261,7 @@ func TestOutboundRequestsKeepToTheRules(t *testing.T) {
 		{"a relative URL is refused", private, "/doc", outbound.ErrInvalidURL, "not an absolute URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			start := time.Now()
 			body, err := tc.client.Get(context.Background(), tc.url, "application/xml")
 			if tc.want == nil {
@@ -324,6 +326,7 @@ func TestAProxyInTheEnvironmentIsNotUsed(t *testing.T) {
 }
 
 func TestTheClientHandedToLibrariesKeepsTheAddressCheck(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("x")) }))
 	t.Cleanup(srv.Close)
 	c := outbound.New(outbound.Options{RootCAs: rootsOf(srv), Timeout: 2 * time.Second})

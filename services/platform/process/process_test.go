@@ -26,6 +26,7 @@ func ended(ctx context.Context, d time.Duration) bool {
 }
 
 func TestDrainedTurnsReadinessAtOnceAndEndsAfterTheDrain(t *testing.T) {
+	t.Parallel()
 	const drain = 400 * time.Millisecond
 	closed := make(chan struct{})
 	close(closed)
@@ -50,6 +51,7 @@ func TestDrainedTurnsReadinessAtOnceAndEndsAfterTheDrain(t *testing.T) {
 			func(c context.Context) (context.Context, chan struct{}) { return c, nil }, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			parent, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			ctx, cut := tc.ctx(parent)
@@ -94,6 +96,7 @@ func TestDrainedTurnsReadinessAtOnceAndEndsAfterTheDrain(t *testing.T) {
 }
 
 func TestAServerThatStopsOnItsOwnIsNeverToldItIsNotServing(t *testing.T) {
+	t.Parallel()
 	var notServing atomic.Bool
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -117,6 +120,7 @@ func TestTheDrainedContextKeepsTheValuesOfItsParent(t *testing.T) {
 }
 
 func TestTheMetricsAreServedUntilTheServiceHasStopped(t *testing.T) {
+	t.Parallel()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ var migrations = fstest.MapFS{
 }
 
 func TestMigrationsRunOnceEvenWhenReplicasStartTogether(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		dsn := b.DSN(t)
 		ctx := context.Background()
@@ -81,6 +82,7 @@ func TestMigrationNamesMustBeNumbered(t *testing.T) {
 }
 
 func TestUniqueViolationIsRecognisedOnEveryBackend(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		db := b.Open(t)
 		ctx := context.Background()
@@ -101,6 +103,7 @@ func TestUniqueViolationIsRecognisedOnEveryBackend(t *testing.T) {
 }
 
 func TestInTxRollsBackOnError(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		db := b.Open(t)
 		ctx := context.Background()
@@ -128,6 +131,7 @@ func TestInTxRollsBackOnError(t *testing.T) {
 }
 
 func TestConcurrentIncrementsInTransactionsAreNotLost(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		db := b.Open(t)
 		ctx := context.Background()

@@ -11,6 +11,7 @@ import (
 // SQLite's busy timeout is ten seconds in Open: this test makes the busy error at once on a raw
 // connection and checks that the classification the driver wrapper applies recognises it.
 func TestASQLiteFileHeldByAnotherWriterIsUnavailable(t *testing.T) {
+	t.Parallel()
 	dsn := "file:" + filepath.Join(t.TempDir(), "busy.db") + "?_pragma=busy_timeout(0)&_pragma=journal_mode(WAL)&_txlock=immediate"
 	raw, err := sql.Open("sqlite", dsn)
 	if err != nil {

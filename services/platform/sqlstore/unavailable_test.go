@@ -87,6 +87,7 @@ func pinned(t *testing.T, db *sqlstore.DB) *sql.Conn {
 }
 
 func TestADatabaseThatCannotServeIsUnavailable(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		// fail returns the error of an operation that the database cannot serve.
@@ -177,6 +178,7 @@ func TestADatabaseThatCannotServeIsUnavailable(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			err := tc.fail(t)
 			if !errors.Is(err, sqlstore.ErrUnavailable) || !sqlstore.IsUnavailable(err) {
 				t.Fatalf("error %v (%T) is not ErrUnavailable", err, err)
@@ -221,6 +223,7 @@ func limitedRole(t *testing.T, dsn string) string {
 }
 
 func TestErrorsOfTheCallerOrTheQueryAreNotOutages(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		db := b.Open(t)
 		ctx := context.Background()
@@ -261,6 +264,7 @@ func exec(db *sqlstore.DB, ctx context.Context, q string) error {
 }
 
 func TestAStoppedDatabaseComesBackWithoutReopening(t *testing.T) {
+	t.Parallel()
 	d := sqlstoretest.PostgresDatabase(t)
 	db := openPostgres(t, d.DSN)
 	ctx, cancel := quick()
@@ -283,6 +287,7 @@ func TestAStoppedDatabaseComesBackWithoutReopening(t *testing.T) {
 }
 
 func TestOpeningAConnectionIsBoundedWhenTheURLSetsNoTimeout(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := quick()
 	defer cancel()
 	start := time.Now()

@@ -17,6 +17,7 @@ import (
 )
 
 func TestConvert(t *testing.T) {
+	t.Parallel()
 	now := fixtures.Now
 	for _, tc := range []struct {
 		name   string
@@ -137,15 +138,20 @@ func splitLines(s string) []string {
 }
 
 func newCache(t *testing.T, srv *connectiontest.Server, ttl time.Duration) *connections.Cache {
+	return newCacheWithClock(t, srv, ttl, time.Now)
+}
+
+func newCacheWithClock(t *testing.T, srv *connectiontest.Server, ttl time.Duration, now func() time.Time) *connections.Cache {
 	conn, err := grpcclient.Dial(srv.Addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return connections.NewCache(connectionv1.NewConnectionInternalServiceClient(conn), ttl, 90*time.Second, time.Now, logging.Discard())
+	return connections.NewCache(connectionv1.NewConnectionInternalServiceClient(conn), ttl, 90*time.Second, now, logging.Discard())
 }
 
 func TestTheCacheAsksOnceWithinItsTTL(t *testing.T) {
+	t.Parallel()
 	srv := connectiontest.Start(t)
 	srv.Put(connectiontest.Fixture(t))
 	c := newCache(t, srv, time.Hour)
@@ -165,23 +171,28 @@ func TestTheCacheAsksOnceWithinItsTTL(t *testing.T) {
 }
 
 func TestTheCacheForgetsAfterItsTTL(t *testing.T) {
+	t.Parallel()
 	srv := connectiontest.Start(t)
 	srv.Put(connectiontest.Fixture(t))
-	c := newCache(t, srv, 50*time.Millisecond)
+	now := time.Now()
+	c := newCacheWithClock(t, srv, time.Minute, func() time.Time { return now })
 	ctx := context.Background()
-	if _, err := c.Get(ctx, fixtures.ConnectionID); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(80 * time.Millisecond)
-	if _, err := c.Get(ctx, fixtures.ConnectionID); err != nil {
-		t.Fatal(err)
-	}
-	if n := srv.Calls(); n != 2 {
-		t.Fatalf("%d calls, want 2", n)
+	for _, step := range []struct {
+		after time.Duration // since the previous lookup
+		calls int           // calls to the connection service so far
+	}{{0, 1}, {59 * time.Second, 1}, {time.Second, 2}} {
+		now = now.Add(step.after)
+		if _, err := c.Get(ctx, fixtures.ConnectionID); err != nil {
+			t.Fatal(err)
+		}
+		if n := srv.Calls(); n != step.calls {
+			t.Fatalf("%d calls after %v, want %d", n, step.after, step.calls)
+		}
 	}
 }
 
 func TestAChangeReportedByTheWatchIsSeenAtOnce(t *testing.T) {
+	t.Parallel()
 	srv := connectiontest.Start(t)
 	srv.Put(connectiontest.Fixture(t))
 	c := newCache(t, srv, time.Hour)
@@ -212,6 +223,7 @@ func TestAChangeReportedByTheWatchIsSeenAtOnce(t *testing.T) {
 }
 
 func TestAnUnreachableConnectionServiceIsUnavailable(t *testing.T) {
+	t.Parallel()
 	conn, err := grpcclient.Dial("127.0.0.1:1", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,7 @@ func stores(t *testing.T) map[string]ephemeral.Store {
 }
 
 func TestAStateIsConsumedExactlyOnce(t *testing.T) {
+	t.Parallel()
 	for name, eph := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			s := relaystate.New(eph)
@@ -60,6 +61,7 @@ func TestAStateIsConsumedExactlyOnce(t *testing.T) {
 }
 
 func TestTenConcurrentConsumersHaveOneWinner(t *testing.T) {
+	t.Parallel()
 	for name, eph := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			s := relaystate.New(eph)
@@ -93,6 +95,7 @@ func TestTenConcurrentConsumersHaveOneWinner(t *testing.T) {
 }
 
 func TestAnotherBrowserCannotSpendAState(t *testing.T) {
+	t.Parallel()
 	for name, eph := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			s := relaystate.New(eph)
@@ -120,6 +123,7 @@ func TestAnotherBrowserCannotSpendAState(t *testing.T) {
 }
 
 func TestPostsOfAnotherBrowserRacingTheGenuineOnesNeverWin(t *testing.T) {
+	t.Parallel()
 	for name, eph := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			s := relaystate.New(eph)
@@ -165,6 +169,7 @@ func TestPostsOfAnotherBrowserRacingTheGenuineOnesNeverWin(t *testing.T) {
 }
 
 func TestInRedisAStateLivesTenMinutesAndHoldsNoBrowserValue(t *testing.T) {
+	t.Parallel()
 	r, prefix := ephemeraltest.Redis(t)
 	handle, err := relaystate.New(r).Save(ctx, state())
 	if err != nil {
@@ -190,6 +195,7 @@ func (refusing) Get(context.Context, string) ([]byte, error)       { return nil,
 func (refusing) GetDelete(context.Context, string) ([]byte, error) { return nil, errors.New("called") }
 
 func TestMalformedHandlesAreRefusedWithoutALookup(t *testing.T) {
+	t.Parallel()
 	s := relaystate.New(refusing{})
 	for _, h := range []string{"", strings.Repeat("a", 81), "has space", "semi;colon", "slash/"} {
 		if _, err := s.Consume(ctx, h, "cookie-value"); !errors.Is(err, relaystate.ErrUnknown) {
@@ -199,6 +205,7 @@ func TestMalformedHandlesAreRefusedWithoutALookup(t *testing.T) {
 }
 
 func TestFlowDataIsBounded(t *testing.T) {
+	t.Parallel()
 	st := state()
 	st.FlowData = make([]byte, relaystate.MaxFlowData+1)
 	if _, err := relaystate.New(ephemeral.NewMemory()).Save(ctx, st); !errors.Is(err, relaystate.ErrFlowDataTooLarge) {
@@ -207,6 +214,7 @@ func TestFlowDataIsBounded(t *testing.T) {
 }
 
 func TestAStoppedRedisIsUnavailable(t *testing.T) {
+	t.Parallel()
 	s := relaystate.New(ephemeraltest.DeadRedis(t))
 	if _, err := s.Save(ctx, state()); !errors.Is(err, ephemeral.ErrUnavailable) {
 		t.Fatalf("save: %v", err)

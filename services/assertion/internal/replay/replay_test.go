@@ -21,6 +21,7 @@ var (
 )
 
 func TestTenConcurrentUsesOfOneAssertionHaveOneWinner(t *testing.T) {
+	t.Parallel()
 	m := ephemeral.NewMemory()
 	t.Cleanup(func() { _ = m.Close() })
 	r, _ := ephemeraltest.Redis(t)
@@ -58,6 +59,7 @@ func TestTenConcurrentUsesOfOneAssertionHaveOneWinner(t *testing.T) {
 }
 
 func TestAnAssertionIsRememberedUntilItsLastValidity(t *testing.T) {
+	t.Parallel()
 	r, prefix := ephemeraltest.Redis(t)
 	if err := replay.New(r).Remember(ctx, "https://idp", "_a1", now.Add(6*time.Minute+30*time.Second), now); err != nil {
 		t.Fatal(err)
@@ -72,12 +74,14 @@ func TestAnAssertionIsRememberedUntilItsLastValidity(t *testing.T) {
 }
 
 func TestKeysDoNotCollideAcrossTheSeparator(t *testing.T) {
+	t.Parallel()
 	if replay.Key("a", "bc") == replay.Key("ab", "c") {
 		t.Fatal("two pairs share a key")
 	}
 }
 
 func TestAStoppedRedisFailsClosed(t *testing.T) {
+	t.Parallel()
 	err := replay.New(ephemeraltest.DeadRedis(t)).Remember(ctx, "https://idp", "_a1", now.Add(time.Minute), now)
 	if !errors.Is(err, ephemeral.ErrUnavailable) {
 		t.Fatalf("error %v, want unavailable", err)

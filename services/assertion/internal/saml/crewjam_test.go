@@ -65,6 +65,7 @@ func crewjamResponse(t *testing.T, encrypt bool, methods ...string) string {
 // SHA-256 digests) and, when the SP publishes an encryption certificate, encrypts the assertion
 // with RSA-OAEP (MGF1, SHA-1 digest) and AES-128-CBC unless the SP lists AES-GCM.
 func TestResponsesOfTheSuitesIdPValidate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		encrypt bool

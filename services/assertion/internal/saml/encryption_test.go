@@ -38,6 +38,7 @@ const (
 )
 
 func TestKeyTransportAndCiphers(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		enc    fixtures.Encryption
@@ -68,6 +69,7 @@ func TestKeyTransportAndCiphers(t *testing.T) {
 }
 
 func TestADecryptedAssertionPassesTheGateAgain(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	raw := string(fixtures.Document(t, "assertion-signed"))
 	start := strings.Index(raw, "<saml:Assertion ")

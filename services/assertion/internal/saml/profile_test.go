@@ -15,6 +15,7 @@ import (
 // but two is validly signed, so only the rule under test can refuse it; the two others break a rule
 // of the unsigned Response, which is read only to refuse.
 func TestTheIdPIsHeldToTheWebBrowserSSOProfile(t *testing.T) {
+	t.Parallel()
 	gcm := fixtures.Encryption{KeyTransport: oaepMGF1P, Cipher: gcm256, KeySize: 32}
 	for _, tc := range []struct {
 		name    string

@@ -81,6 +81,7 @@ func runSchemaCases(t *testing.T, cases []schemaCase) {
 }
 
 func TestASignatureStandsRightAfterTheIssuerOfWhatItSigns(t *testing.T) {
+	t.Parallel()
 	runSchemaCases(t, []schemaCase{
 		{"an assertion signature as the assertion's last child is refused, although it verifies",
 			fixture("signature-last-in-assertion"), failure.BadSignature, "place of the ds:Signature in the Assertion", "after saml:AttributeStatement"},
@@ -110,6 +111,7 @@ func TestASignatureStandsRightAfterTheIssuerOfWhatItSigns(t *testing.T) {
 }
 
 func TestTheResponseHoldsOnlyWhatTheSchemaAllows(t *testing.T) {
+	t.Parallel()
 	runSchemaCases(t, []schemaCase{
 		{"an element of another namespace in a signed response is refused, although the signature verifies",
 			fixture("response-foreign-child"), failure.MalformedXML, "children of the Response", "Note in namespace urn:example:ext"},
@@ -167,6 +169,7 @@ func TestTheResponseHoldsOnlyWhatTheSchemaAllows(t *testing.T) {
 }
 
 func TestTheAssertionHoldsOnlyWhatTheSchemaAllows(t *testing.T) {
+	t.Parallel()
 	gcm := fixtures.Encryption{KeyTransport: oaepMGF1P, Cipher: gcm256, KeySize: 32}
 	runSchemaCases(t, []schemaCase{
 		{"an element of another namespace in a signed assertion is refused, although the signature verifies",

@@ -103,6 +103,7 @@ func find(t testing.TB, el *etree.Element, path string) *etree.Element {
 }
 
 func TestValidResponsesGiveTheAssertedIdentity(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, fixture string
 	}{
@@ -141,6 +142,7 @@ func TestValidResponsesGiveTheAssertedIdentity(t *testing.T) {
 }
 
 func TestSignatureRules(t *testing.T) {
+	t.Parallel()
 	withCert := func(name string) func(t testing.TB, c *saml.Connection) {
 		return func(t testing.TB, c *saml.Connection) {
 			c.IdPCertificates = append(c.IdPCertificates, fixtures.Certificate(t, name))
@@ -319,6 +321,7 @@ func TestSignatureRules(t *testing.T) {
 // to Be" (2012), built from validly signed responses as their descriptions say. Each replaces the
 // identity with ceo@example.com while a valid signature stays somewhere in the document.
 func TestSignatureWrappingIsRefused(t *testing.T) {
+	t.Parallel()
 	evil := func(t testing.TB, a *etree.Element, id string) *etree.Element {
 		e := a.Copy()
 		e.CreateAttr("ID", id)
@@ -438,6 +441,7 @@ func TestSignatureWrappingIsRefused(t *testing.T) {
 }
 
 func TestAssertionCountAndPlace(t *testing.T) {
+	t.Parallel()
 	signedAssertion := func(t testing.TB, name string) *etree.Element {
 		doc := etree.NewDocument()
 		if err := doc.ReadFromBytes(fixtures.Document(t, name)); err != nil {
@@ -488,6 +492,7 @@ func TestAssertionCountAndPlace(t *testing.T) {
 }
 
 func TestCommentInNameIDIsReadWholeAsSigned(t *testing.T) {
+	t.Parallel()
 	raw := string(fixtures.Document(t, "comment-in-nameid"))
 	if !strings.Contains(raw, "admin@example.com<!---->.evil.test") {
 		t.Fatal("the fixture lost its injected comment")
@@ -514,6 +519,7 @@ func TestCommentInNameIDIsReadWholeAsSigned(t *testing.T) {
 }
 
 func TestProtocolConditions(t *testing.T) {
+	t.Parallel()
 	at := func(d time.Duration) func(h *harness) { return func(h *harness) { h.now = fixtures.Now.Add(d) } }
 	for _, tc := range []struct {
 		name    string
@@ -585,6 +591,7 @@ func TestProtocolConditions(t *testing.T) {
 }
 
 func TestConditionsWeDoNotUnderstandInvalidateTheAssertion(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, fixture string
 		reason        failure.Reason
@@ -618,6 +625,7 @@ func TestConditionsWeDoNotUnderstandInvalidateTheAssertion(t *testing.T) {
 }
 
 func TestIssueInstantsBelongToTheSignInTheyAnswer(t *testing.T) {
+	t.Parallel()
 	at := func(clock string) time.Time {
 		v, err := time.Parse(time.RFC3339, "2026-11-01T"+clock+"Z")
 		if err != nil {
@@ -679,6 +687,7 @@ func TestIssueInstantsBelongToTheSignInTheyAnswer(t *testing.T) {
 }
 
 func TestUnsolicitedResponsesAreRefusedWithTheProductWording(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	for _, relay := range []string{"", "a-relay-state-we-never-issued"} {
 		_, err := h.v.Validate(context.Background(), saml.Input{Connection: h.conn, SAMLResponse: fixtures.Encoded(t, "unsolicited"), RelayState: relay, BrowserBinding: browser})
@@ -690,6 +699,7 @@ func TestUnsolicitedResponsesAreRefusedWithTheProductWording(t *testing.T) {
 }
 
 func TestRelayStateRules(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	encoded := fixtures.Encoded(t, "assertion-signed")
 	input := func(h *harness, relay, binding string) saml.Input {
@@ -770,6 +780,7 @@ func TestRelayStateRules(t *testing.T) {
 }
 
 func TestReplayIsRefused(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	encoded := fixtures.Encoded(t, "assertion-signed")
 	if _, err := h.validate(t, encoded); err != nil {
@@ -789,6 +800,7 @@ func (downStore) SetIfAbsent(context.Context, string, []byte, time.Duration) (bo
 }
 
 func TestReplayCacheUnreachableFailsClosed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.v.Replay = replay.New(downStore{h.eph})
 	out, err := h.validate(t, fixtures.Encoded(t, "assertion-signed"))
@@ -798,6 +810,7 @@ func TestReplayCacheUnreachableFailsClosed(t *testing.T) {
 }
 
 func TestAttributeMapping(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		fixture string
@@ -862,6 +875,7 @@ func TestAttributeMapping(t *testing.T) {
 }
 
 func TestEncryptedAssertionRules(t *testing.T) {
+	t.Parallel()
 	t.Run("AES-CBC is refused when the response is not signed", func(t *testing.T) {
 		h := newHarness(t)
 		_, err := h.validate(t, fixtures.Encoded(t, "encrypted-cbc-unsigned-response"))
@@ -905,6 +919,7 @@ func TestEncryptedAssertionRules(t *testing.T) {
 }
 
 func TestTheXMLGateRunsBeforeAnythingIsRead(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	doc := strings.Replace(string(fixtures.Document(t, "assertion-signed")), "<samlp:Response",
 		`<!DOCTYPE r [<!ENTITY x "jane.doe@example.com">]><samlp:Response`, 1)

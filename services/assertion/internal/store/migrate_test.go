@@ -26,6 +26,7 @@ func firstMigrationOnly(t *testing.T) fs.FS {
 }
 
 func TestAttemptsRecordedAsSuccessesBeforeOutcomesAreListedAsValidated(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		db := b.Open(t)

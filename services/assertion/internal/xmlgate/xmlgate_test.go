@@ -30,6 +30,7 @@ func reasonOf(t *testing.T, err error) failure.Reason {
 }
 
 func TestTheGateRefuses(t *testing.T) {
+	t.Parallel()
 	small := xmlgate.Limits{MaxEncoded: 1 << 20, MaxDecoded: 1 << 20, MaxDepth: 4, MaxElements: 10, MaxAttributes: 4}
 	for _, tc := range []struct {
 		name   string
@@ -88,6 +89,7 @@ func TestTheGateRefuses(t *testing.T) {
 }
 
 func TestTheGateAccepts(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, doc string
 		check     func(t *testing.T, root *etree.Element)
@@ -129,6 +131,7 @@ func TestTheGateAccepts(t *testing.T) {
 }
 
 func TestEveryFixtureParsesAsEncodingXMLDoes(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(fixtures.Dir(), "signed", "*.xml"))
 	if err != nil || len(files) < 10 {
 		t.Fatalf("fixtures: %v, %d files", err, len(files))
@@ -145,6 +148,7 @@ func TestEveryFixtureParsesAsEncodingXMLDoes(t *testing.T) {
 }
 
 func TestPostedDataIsDecodedNeverInflated(t *testing.T) {
+	t.Parallel()
 	doc := fixtures.Document(t, "assertion-signed")
 	for _, tc := range []struct {
 		name    string
@@ -198,6 +202,7 @@ func deflate(b []byte) []byte {
 }
 
 func TestAttrReadsOnlyTheUnqualifiedAttribute(t *testing.T) {
+	t.Parallel()
 	doc, err := xmlgate.Parse([]byte(`<r xmlns:x="urn:x" x:Recipient="https://ours.example/acs" x:ID="a" xmlns:y="urn:y" y:ID="b"/>`), xmlgate.Default)
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ func (r *flakyRecorder) RecordAuditEvent(_ context.Context, in *provisioningv1.R
 }
 
 func TestFailedDeliveriesAreRetriedWithGrowingWaitsUntilTheyLand(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := store.NewSQL(ctx, sqlstoretest.Backends()[0].Open(t))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 func TestEveryPastedFormOfACertificateReads(t *testing.T) {
+	t.Parallel()
 	c := certstest.New(t, certstest.Options{Now: now})
 	lines := strings.Split(strings.TrimSpace(c.PEM), "\n")
 	bodyOnly := strings.Join(lines[1:len(lines)-1], "\n")
@@ -39,6 +40,7 @@ func TestEveryPastedFormOfACertificateReads(t *testing.T) {
 }
 
 func TestWhatIsNotACertificateIsRefused(t *testing.T) {
+	t.Parallel()
 	c := certstest.New(t, certstest.Options{Now: now})
 	weak, err := os.ReadFile("testdata/rsa512.pem")
 	if err != nil {
@@ -76,6 +78,7 @@ func TestWhatIsNotACertificateIsRefused(t *testing.T) {
 }
 
 func TestASetIsRefusedWhenOneIsInvalidOrAllHaveExpired(t *testing.T) {
+	t.Parallel()
 	good := certstest.New(t, certstest.Options{Now: now, CommonName: "good"})
 	expired := certstest.New(t, certstest.Options{Now: now, CommonName: "expired", NotBefore: now.AddDate(-3, 0, 0), NotAfter: now.AddDate(-1, 0, 0)})
 	expired2 := certstest.New(t, certstest.Options{Now: now, CommonName: "expired2", NotBefore: now.AddDate(-3, 0, 0), NotAfter: now.AddDate(0, 0, -1)})
@@ -113,6 +116,7 @@ func TestASetIsRefusedWhenOneIsInvalidOrAllHaveExpired(t *testing.T) {
 }
 
 func TestWarningsFollowTheClock(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		opts certstest.Options
@@ -146,6 +150,7 @@ func TestWarningsFollowTheClock(t *testing.T) {
 }
 
 func TestDescribeShowsWhatAnAdminChecks(t *testing.T) {
+	t.Parallel()
 	c := certstest.New(t, certstest.Options{Now: now, CommonName: "okta.example", RSABits: 2048})
 	info := certs.Describe(c.X509)
 	if info.Subject != "CN=okta.example" || info.KeyAlgorithm != "RSA" || info.KeyBits != 2048 ||
@@ -155,6 +160,7 @@ func TestDescribeShowsWhatAnAdminChecks(t *testing.T) {
 }
 
 func TestServiceProviderKeyPairsAreSelfSignedAndParse(t *testing.T) {
+	t.Parallel()
 	kp, err := certs.NewKeyPair(2048, "iEchor SSO conn_test", now, 10*365*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)

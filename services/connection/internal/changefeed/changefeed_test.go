@@ -24,6 +24,7 @@ func create(t *testing.T, s store.Store, id string) {
 }
 
 func TestTheFeedDeliversChangesAfterItStartedOncePerConnection(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		ctx := context.Background()
 		s, err := store.NewSQL(ctx, b.Open(t))
@@ -70,6 +71,7 @@ func TestTheFeedDeliversChangesAfterItStartedOncePerConnection(t *testing.T) {
 }
 
 func TestSubscribersEndWhenTheFeedStops(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := store.NewSQL(ctx, sqlstoretest.Backends()[0].Open(t))
 	if err != nil {

@@ -38,6 +38,7 @@ func subjects(p *metadata.IdP) string {
 }
 
 func TestMetadataOfRealIdentityProvidersImports(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, file, entityID, ssoURL, certs string
 		emailNameID                         bool
@@ -79,6 +80,7 @@ func TestMetadataOfRealIdentityProvidersImports(t *testing.T) {
 }
 
 func TestMalformedAndHostileMetadataIsRefused(t *testing.T) {
+	t.Parallel()
 	huge := append([]byte(`<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"><!-- `),
 		bytes.Repeat([]byte("A"), metadata.DefaultMaxBytes)...)
 	huge = append(huge, []byte(" --></md:EntityDescriptor>")...)
@@ -121,6 +123,7 @@ func TestMalformedAndHostileMetadataIsRefused(t *testing.T) {
 }
 
 func TestSeveralIdentityProvidersAreNamedSoTheAdminCanPick(t *testing.T) {
+	t.Parallel()
 	_, err := metadata.Parse(read(t, "aggregate-two-idps.xml"), 0)
 	var multi *metadata.MultipleIdPsError
 	if !errors.As(err, &multi) || strings.Join(multi.EntityIDs, " ") != "https://sso.jumpcloud.com/saml2/iechor http://www.okta.com/exk1a2b3c4d5e6f7g8h9" {
@@ -129,6 +132,7 @@ func TestSeveralIdentityProvidersAreNamedSoTheAdminCanPick(t *testing.T) {
 }
 
 func TestMetadataIsFetchedOverHTTPSWithLimits(t *testing.T) {
+	t.Parallel()
 	okta := read(t, "okta.xml")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metadata", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(okta) })

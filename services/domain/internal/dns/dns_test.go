@@ -14,6 +14,7 @@ import (
 )
 
 func TestLookupTXTClassifiesEveryAnswer(t *testing.T) {
+	t.Parallel()
 	srv := dnstest.Start(t)
 	srv.SetTXT("one.example.com", "iechor-verification=abc")
 	srv.SetTXT("many.example.com", "v=spf1 -all", "google-site-verification=x", "iechor-verification=abc")
@@ -67,6 +68,7 @@ func TestLookupTXTClassifiesEveryAnswer(t *testing.T) {
 }
 
 func TestLookupTXTReportsAResolverThatNeverAnswers(t *testing.T) {
+	t.Parallel()
 	// A UDP socket that reads and never replies.
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -85,6 +87,7 @@ func TestLookupTXTReportsAResolverThatNeverAnswers(t *testing.T) {
 }
 
 func TestLookupTXTReportsAResolverThatCannotBeReached(t *testing.T) {
+	t.Parallel()
 	// Take a free UDP port and close it: the kernel answers port unreachable.
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -99,6 +102,7 @@ func TestLookupTXTReportsAResolverThatCannotBeReached(t *testing.T) {
 }
 
 func TestLookupTXTFallsBackToTheNextResolver(t *testing.T) {
+	t.Parallel()
 	srv := dnstest.Start(t)
 	srv.SetTXT("example.com", "hello")
 	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")

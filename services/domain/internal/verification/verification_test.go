@@ -74,6 +74,7 @@ func outcomeOf(err error) store.Outcome {
 }
 
 func TestVerifyAgainstARealDNSServer(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		cases := []struct {
@@ -123,6 +124,7 @@ func TestVerifyAgainstARealDNSServer(t *testing.T) {
 }
 
 func TestVerifyReportsAResolverThatNeverAnswers(t *testing.T) {
+	t.Parallel()
 	b := sqlstoretest.Backends()[0]
 	f := newFixture(t, b, 300*time.Millisecond)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0") // reads, never answers
@@ -140,6 +142,7 @@ func TestVerifyReportsAResolverThatNeverAnswers(t *testing.T) {
 }
 
 func TestVerifyReportsAnUnreachableResolver(t *testing.T) {
+	t.Parallel()
 	b := sqlstoretest.Backends()[0]
 	f := newFixture(t, b, time.Second)
 	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
@@ -154,6 +157,7 @@ func TestVerifyReportsAnUnreachableResolver(t *testing.T) {
 }
 
 func TestTwoOwnersRacingToVerifyOneDomainHaveOneWinner(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		f := newFixture(t, b, 2*time.Second)
@@ -201,6 +205,7 @@ func TestTwoOwnersRacingToVerifyOneDomainHaveOneWinner(t *testing.T) {
 }
 
 func TestBackgroundChecksVerifyWithinTheWindowAndStopAfterIt(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := sqlstoretest.Backends()[0]
 	f := newFixture(t, b, 2*time.Second)
@@ -257,6 +262,7 @@ func TestBackgroundChecksVerifyWithinTheWindowAndStopAfterIt(t *testing.T) {
 }
 
 func TestACheckUnderWayWhenTheReplicaStopsIsFinishedAndNothingMoreIsClaimed(t *testing.T) {
+	t.Parallel()
 	b := sqlstoretest.Backends()[0]
 	f := newFixture(t, b, 5*time.Second)
 	f.add(t, "companies/acme", "first.example", "tok1")
@@ -266,9 +272,8 @@ func TestACheckUnderWayWhenTheReplicaStopsIsFinishedAndNothingMoreIsClaimed(t *t
 	f.clock.Advance(time.Minute)
 
 	// The replica is told to stop while its first DNS lookup waits for an answer.
-	f.dns.SetDelay(300 * time.Millisecond)
 	ctx, stop := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, stop)
+	f.dns.OnQuery(func(string) { stop() })
 	n, err := f.v.RecheckDue(ctx)
 	if err != nil || n != 1 {
 		t.Fatalf("RecheckDue cut short = %d, %v; want the one check under way, finished", n, err)

@@ -184,6 +184,7 @@ func (e *acsEdge) post(t *testing.T, path, contentType, body string) answer {
 const form = "application/x-www-form-urlencoded"
 
 func TestEveryRefusalAtTheACSIsTypedRecordedAndSpendsItsRelayState(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("A", testCap)
 	for _, tc := range []struct {
 		name, path, contentType, body string
@@ -227,6 +228,7 @@ func TestEveryRefusalAtTheACSIsTypedRecordedAndSpendsItsRelayState(t *testing.T)
 }
 
 func TestARefusedTestSignInShowsTheCheckToTheAdmin(t *testing.T) {
+	t.Parallel()
 	e := startACS(t, &peers{refusedAnswer: func(*assertionv1.RecordRefusedSamlPostRequest) (*assertionv1.RecordRefusedSamlPostResponse, error) {
 		return &assertionv1.RecordRefusedSamlPostResponse{AttemptId: "att_1", RelayStateConsumed: true, TestMode: true}, nil
 	}})
@@ -237,6 +239,7 @@ func TestARefusedTestSignInShowsTheCheckToTheAdmin(t *testing.T) {
 }
 
 func TestAPostToAConnectionThatDoesNotExistIsStillRefusedAsItWas(t *testing.T) {
+	t.Parallel()
 	e := startACS(t, &peers{refusedAnswer: func(*assertionv1.RecordRefusedSamlPostRequest) (*assertionv1.RecordRefusedSamlPostResponse, error) {
 		return nil, rpcerror.New(codes.NotFound, "CONNECTION_NOT_FOUND", "No such connection.")
 	}})
@@ -246,6 +249,7 @@ func TestAPostToAConnectionThatDoesNotExistIsStillRefusedAsItWas(t *testing.T) {
 }
 
 func TestAPostToAPathThatCannotNameAConnectionIsRefusedWithoutAskingAnyone(t *testing.T) {
+	t.Parallel()
 	e := startACS(t, &peers{})
 	for _, path := range []string{"/saml/nothing/acs", "/saml/conn_%FF/acs", "/saml/conn_" + strings.Repeat("a", 100) + "/acs"} {
 		if a := e.post(t, path, form, "SAMLResponse=x&extra=1"); a.status != http.StatusBadRequest || a.reason() != "ACS_UNKNOWN_FIELD" {
@@ -258,6 +262,7 @@ func TestAPostToAPathThatCannotNameAConnectionIsRefusedWithoutAskingAnyone(t *te
 }
 
 func TestAResponseThatIsNotBase64IsRefusedByTheAssertionServiceWithItsReason(t *testing.T) {
+	t.Parallel()
 	e := startACS(t, &peers{validate: func(*assertionv1.ValidateSamlResponseRequest) (*assertionv1.ValidateSamlResponseResponse, error) {
 		return nil, rpcerror.New(codes.InvalidArgument, "MALFORMED_XML", "Sign-in failed. Give your company administrator this reference: att_9.").
 			With("attempt_id", "att_9")
@@ -272,6 +277,7 @@ func TestAResponseThatIsNotBase64IsRefusedByTheAssertionServiceWithItsReason(t *
 }
 
 func TestTheEdgeReportsHowAValidatedSignInEnded(t *testing.T) {
+	t.Parallel()
 	unavailable := status.Error(codes.Unavailable, "connection refused")
 	for _, tc := range []struct {
 		name      string
@@ -355,6 +361,7 @@ func blockedProvisioning(started chan<- struct{}) func(ctx context.Context) (*pr
 }
 
 func TestASignInCutShortIsStillRecordedWithWhatCutItShort(t *testing.T) {
+	t.Parallel()
 	t.Run("by the edge shutting down", func(t *testing.T) {
 		started := make(chan struct{}, 1)
 		p := &peers{validate: validResponse, provision: blockedProvisioning(started), reported: make(chan struct{}, 1)}
@@ -396,6 +403,7 @@ func TestASignInCutShortIsStillRecordedWithWhatCutItShort(t *testing.T) {
 }
 
 func TestEveryFailurePageNamesItsTypedReason(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		err    error
 		status int
@@ -417,6 +425,7 @@ func TestEveryFailurePageNamesItsTypedReason(t *testing.T) {
 }
 
 func TestAPostWhoseBrowserLeftMidBodyIsStillRecordedAndSpendsItsRelayState(t *testing.T) {
+	t.Parallel()
 	p := &peers{}
 	e := startACS(t, p)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))

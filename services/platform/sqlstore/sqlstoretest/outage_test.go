@@ -10,6 +10,7 @@ import (
 )
 
 func TestADatabaseTakenAwayRefusesAndComesBack(t *testing.T) {
+	t.Parallel()
 	d := sqlstoretest.PostgresDatabase(t)
 	db, err := sqlstore.Open(context.Background(), d.DSN, sqlstore.Options{MaxOpenConns: 4})
 	if err != nil {

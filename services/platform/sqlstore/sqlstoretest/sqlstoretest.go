@@ -46,10 +46,15 @@ func Backends() []Backend {
 	}
 }
 
-// Run runs fn once per backend as a subtest named after it.
+// Run runs fn once per backend as a subtest named after it. The subtests run in parallel with each
+// other (each has stores of its own): fn must not share anything between backends, and the caller
+// must not expect them to have finished when Run returns — only when the calling test ends.
 func Run(t *testing.T, fn func(t *testing.T, b Backend)) {
 	for _, b := range Backends() {
-		t.Run(b.Name, func(t *testing.T) { fn(t, b) })
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, b)
+		})
 	}
 }
 

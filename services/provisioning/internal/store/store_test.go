@@ -10,6 +10,7 @@ import (
 )
 
 func TestSQLStoreConformance(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, b sqlstoretest.Backend) {
 		storetest.Run(t, func(t *testing.T) store.Store {
 			s, err := store.NewSQL(context.Background(), b.Open(t))
